@@ -48,7 +48,9 @@ def run(cmd: list[str], stdin: str | None = None, check: bool = True) -> subproc
     """Run a command, raising LabError with its output when it fails."""
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise LabError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        raise LabError(
+            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -144,7 +146,9 @@ def prepare(p: Personality, address: str) -> None:
     for sub in ("private", "state", "lock", "cache", "run", "ncalrpc", "log", "bind-dns"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     (state / "private").chmod(0o700)
-    (state / "printcap").write_text("HP_MFP_2F|HP MFP second floor:\nRadiology_Laser|Radiology film printer:\n")
+    (state / "printcap").write_text(
+        "HP_MFP_2F|HP MFP second floor:\nRadiology_Laser|Radiology film printer:\n"
+    )
     shutil.copy(CONF_DIR / "labacl.usermap", state / "labacl.usermap")
     conf_path(p).write_text(render_conf(p, address))
     conf = str(conf_path(p))
@@ -156,7 +160,9 @@ def prepare(p: Personality, address: str) -> None:
                 # `-n` (null password) leaves no session key, which SMB2 needs; so give it the NT hash
                 # of the empty string, MD4(UTF-16LE("")) ([MS-NLMP] 3.3.1).
                 run(["smbpasswd", "-c", conf, "-s", "-a", user.name], stdin="placeholder-1\nplaceholder-1\n")
-                run(["pdbedit", "-s", conf, "-u", user.name, "--set-nt-hash=31D6CFE0D16AE931B73C59D7E0C089C0"])
+                run(
+                    ["pdbedit", "-s", conf, "-u", user.name, "--set-nt-hash=31D6CFE0D16AE931B73C59D7E0C089C0"]
+                )
             continue
         run(["smbpasswd", "-c", conf, "-s", "-a", user.name], stdin=f"{user.password}\n{user.password}\n")
     for group in labdata.GROUPS:
@@ -183,7 +189,15 @@ def set_unix_permissions(p: Personality) -> None:
             run(["chgrp", "-R", group, str(shares / name)])
             run(["chmod", mode, str(shares / name)])
         run(["chmod", "-R", "g+w", str(shares / "print_drivers")])
-        run(["setfacl", "-R", "-m", "u:labscan:rX,u:labaudit:rX,d:u:labscan:rX,d:u:labaudit:rX", str(shares / "imaging")])
+        run(
+            [
+                "setfacl",
+                "-R",
+                "-m",
+                "u:labscan:rX,u:labaudit:rX,d:u:labscan:rX,d:u:labaudit:rX",
+                str(shares / "imaging"),
+            ]
+        )
         # A directory inside a guest-readable share that guest cannot enter but the audit account can.
         staff_only = shares / "public" / "Staff only"
         from populate import dicom_bytes
@@ -210,7 +224,9 @@ def set_unix_permissions(p: Personality) -> None:
 def start_smbd(p: Personality, address: str) -> subprocess.Popen[bytes]:
     cmd = ["smbd", "-s", str(conf_path(p)), "--foreground", "--no-process-group", "--debug-stdout", "-d", "1"]
     log = open(state_dir(p) / "log" / "smbd.stdout", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 15
     while not port_open(address):
         if proc.poll() is not None:
@@ -248,7 +264,16 @@ def apply_acls(p: Personality, address: str) -> None:
     conf = str(conf_path(p))
     admins = sid_of_group(p, "labadmins")
     if p is LABNAS:
-        run(["sharesec", "-s", conf, "imaging", "--replace", f"S-1-1-0:ALLOWED/0x0/READ,{admins}:ALLOWED/0x0/FULL"])
+        run(
+            [
+                "sharesec",
+                "-s",
+                conf,
+                "imaging",
+                "--replace",
+                f"S-1-1-0:ALLOWED/0x0/READ,{admins}:ALLOWED/0x0/FULL",
+            ]
+        )
         run(["sharesec", "-s", conf, "scans", "--replace", "S-1-1-0:ALLOWED/0x0/FULL"])
     elif p is LABFS:
         device = sid_of_user(p, "labdevice")
@@ -268,10 +293,21 @@ def apply_acls(p: Personality, address: str) -> None:
         full_admins = f"ACL:{admins}:ALLOWED/OI|CI/FULL"
         smbcacls_set(p, address, "depts", "/", f"{owner},ACL:S-1-1-0:ALLOWED/OI|CI/CHANGE,{full_admins}")
         read = "ALLOWED/OI|CI/READ"
-        smbcacls_set(p, address, "records", "/", f"{owner},ACL:{staff}:{read},ACL:{audit}:{read},{full_admins}")
+        smbcacls_set(
+            p, address, "records", "/", f"{owner},ACL:{staff}:{read},ACL:{audit}:{read},{full_admins}"
+        )
         smbcacls_set(p, address, "research", "/", f"{owner},ACL:S-1-5-11:ALLOWED/OI|CI/CHANGE,{full_admins}")
         smbcacls_set(p, address, "itadmin", "/", f"{owner},{full_admins}")
-        run(["sharesec", "-s", conf, "research", "--replace", f"S-1-5-11:ALLOWED/0x0/FULL,{admins}:ALLOWED/0x0/FULL"])
+        run(
+            [
+                "sharesec",
+                "-s",
+                conf,
+                "research",
+                "--replace",
+                f"S-1-5-11:ALLOWED/0x0/FULL,{admins}:ALLOWED/0x0/FULL",
+            ]
+        )
 
 
 def load_printers(p: Personality, address: str) -> None:
@@ -295,7 +331,9 @@ def running() -> bool:
     if not READY.exists():
         return False
     info = json.loads(READY.read_text())
-    return all(_alive(pid) for pid in info["pids"].values()) and all(port_open(p.address) for p in PERSONALITIES)
+    return all(_alive(pid) for pid in info["pids"].values()) and all(
+        port_open(p.address) for p in PERSONALITIES
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -328,7 +366,10 @@ def up() -> None:
         apply_acls(p, p.address)
     load_printers(LABNAS, LABNAS.address)
     READY.write_text(json.dumps({"pids": pids, "dir": str(LAB_DIR)}, indent=2))
-    print(f"lab up in {time.monotonic() - started:.1f} s: " + ", ".join(f"{p.name}={p.address}" for p in PERSONALITIES))
+    print(
+        f"lab up in {time.monotonic() - started:.1f} s: "
+        + ", ".join(f"{p.name}={p.address}" for p in PERSONALITIES)
+    )
 
 
 def down(quiet: bool = False) -> None:
@@ -396,4 +437,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

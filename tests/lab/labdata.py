@@ -49,7 +49,7 @@ LABACL = Personality("labacl", "127.0.0.13", "LABACL", "LABACL NT ACL file serve
 PERSONALITIES = (LABNAS, LABFS, LABACL)
 
 # Loopback addresses inside the lab's /29 on which nothing listens (CIDR tests).
-UNUSED_ADDRESSES = ("127.0.0.9", "127.0.0.14", "127.0.0.15")
+UNUSED_ADDRESSES = ("127.0.0.9", "127.0.0.10", "127.0.0.14")
 LAB_CIDR = "127.0.0.8/29"
 
 # Names that look like they carry a patient's identity; no shareaudit output may contain them unless

@@ -151,7 +151,10 @@ def dicom_zip_bytes() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("DICOMDIR", dicom_bytes("ZIP^EXPORT", "Z0001", seed=900))
         for i in range(3):
-            zf.writestr(f"DICOM/PA000000/ST000000/SE000000/IM00000{i}", dicom_bytes("ZIP^EXPORT", "Z0001", seed=901 + i))
+            zf.writestr(
+                f"DICOM/PA000000/ST000000/SE000000/IM00000{i}",
+                dicom_bytes("ZIP^EXPORT", "Z0001", seed=901 + i),
+            )
         zf.writestr("viewer/readme.txt", "Open viewer.exe")
     return buf.getvalue()
 
@@ -222,7 +225,7 @@ def populate_labnas(shares: Path) -> None:
 
     drivers = shares / "print_drivers"
     _write(drivers / "x64" / "3" / "hpcu250u.dll", office_bytes("bin", 600))
-    _write(drivers / "x64" / "3" / "hpcu250u.inf", b"[Version]\r\nSignature=\"$Windows NT$\"\r\n")
+    _write(drivers / "x64" / "3" / "hpcu250u.inf", b'[Version]\r\nSignature="$Windows NT$"\r\n')
     _write(
         drivers / "scan_to_folder.ini",
         b"[ScanToFolder]\r\nserver=\\\\labnas\\scans\r\nuser=labscan\r\npassword=Scan-Pass1\r\n",

@@ -1,0 +1,58 @@
+# The two commands of the README. Both do all their own set-up on a fresh Debian 12 (as root):
+#   make demo   install what is missing, start the lab, run a real scan, write demo-output/
+#   make test   install what is missing, start the lab, run lint + types + the whole test suite, stop the lab
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB := $(PY) tests/lab/lab.py
+# Debian packages the lab and the tests need (only the missing ones are installed).
+APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip
+DEMO_OUT := demo-output
+
+.PHONY: demo test check lab-up lab-down deps venv clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab-up: deps venv
+	$(LAB) up
+
+lab-down:
+	@if [ -x $(PY) ]; then $(LAB) down; fi
+
+demo: lab-up
+	mkdir -p $(DEMO_OUT)
+	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 \
+		-u labaudit --json $(DEMO_OUT)/scan.json
+	@echo "results: $(DEMO_OUT)/scan.json"
+
+# Static checks: style, formatting and strict typing of the package.
+check: venv
+	$(VENV)/bin/ruff check shareaudit tests bench
+	$(VENV)/bin/ruff format --check shareaudit tests bench
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent green.
+test: deps venv
+	$(LAB) up
+	status=0; \
+	$(MAKE) --no-print-directory check || status=$$?; \
+	$(VENV)/bin/pytest || status=$$?; \
+	$(LAB) down; \
+	exit $$status
+
+clean: lab-down
+	rm -rf $(VENV) $(DEMO_OUT)

@@ -1,0 +1,197 @@
+"""The command line: parse, call the library, render, map the outcome to an exit code.
+
+Exit codes (also in `shareaudit --help` and the README):
+  0  the scan completed and every target was scanned
+  1  findings at or above --fail-on (reserved for the findings work)
+  2  usage or input error (bad option, target, config, missing or unreadable secret)
+  3  the scan completed but some targets failed (unreachable, refused, not SMB, ...)
+  4  internal error (a bug: please report it; --debug shows the traceback)
+  130 interrupted (Ctrl-C); what was gathered so far is still written
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from shareaudit import __version__, scanfile
+from shareaudit.collect import ScanOptions, scan
+from shareaudit.errors import InputError, ShareauditError
+from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity
+from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
+from shareaudit.render.terminal import print_summary
+from shareaudit.targets import parse_targets
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_INPUT = 2
+EXIT_TARGETS_FAILED = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    scan completed, every target scanned
+  1    findings at or above --fail-on
+  2    usage or input error
+  3    scan completed but some targets failed
+  4    internal error (run with --debug and report it)
+  130  interrupted; results gathered so far are written"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _prompt(label: str) -> str:
+    return click.prompt(label, hide_input=True, err=True)
+
+
+def _identity_info(identity: Identity) -> IdentityInfo:
+    return IdentityInfo(identity.label, identity.kind.value, identity.username, identity.domain)
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shareaudit")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Who can reach what on SMB file servers and NAS appliances, and where medical data is exposed."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command("scan", epilog=EXIT_CODES_HELP)
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "-u",
+    "--user",
+    help="Audit account, USER or DOMAIN\\USER. Password: $SHAREAUDIT_PASSWORD, "
+    "--password-file, or a prompt on a terminal.",
+)
+@click.option("-d", "--domain", default="", help="Domain of the audit account.")
+@click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File whose first line is the audit account's password (mode 600).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the scan result as JSON (docs/json-format.md).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for a connection or an answer.",
+)
+@click.option(
+    "--max-hosts",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Hosts scanned at the same time.",
+)
+@click.option("--strict", is_flag=True, help="Refuse to scan when any target entry is invalid.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def scan_command(
+    targets: tuple[str, ...],
+    user: str | None,
+    domain: str,
+    password_file: Path | None,
+    json_path: Path | None,
+    timeout: float,
+    max_hosts: int,
+    strict: bool,
+    quiet: bool,
+) -> int:
+    """Scan TARGETS: host names, IPs, CIDR ranges, host:port, or @FILE (one per line, # comments)."""
+    target_list = parse_targets(targets, strict=strict)
+    for problem in target_list.problems:
+        click.echo(f"shareaudit: skipping bad target {problem}", err=True)
+    if not target_list.targets:
+        raise InputError("no valid targets")
+    audit = audit_identity(user, domain, password_file, _prompt if sys.stdin.isatty() else None)
+    identities = [i for i in (audit, ANONYMOUS, GUEST) if i is not None]
+    options = ScanOptions(timeout=timeout, max_hosts=max_hosts)
+
+    started = _now()
+    order = {target: n for n, target in enumerate(target_list.targets)}
+    hosts: dict[int, HostResult] = {}
+
+    def result(finished: str = "") -> ScanResult:
+        return ScanResult(
+            tool=Tool("shareaudit", __version__),
+            started_at=started,
+            finished_at=finished,
+            hosts=tuple(hosts[n] for n in sorted(hosts)),
+            identities=tuple(_identity_info(i) for i in identities),
+            options={
+                "timeout": timeout,
+                "max_hosts": max_hosts,
+                "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
+            },
+            input_problems=tuple(str(p) for p in target_list.problems),
+        )
+
+    try:
+        for target, host in scan(target_list.targets, identities, options):
+            hosts[order[target]] = host
+            if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
+                scanfile.write(result(), json_path)
+    except KeyboardInterrupt:
+        if json_path:
+            scanfile.write(result(_now()), json_path)
+        click.echo(
+            "shareaudit: interrupted; partial results written" if json_path else "shareaudit: interrupted",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    final = result(_now())
+    if json_path:
+        scanfile.write(final, json_path)
+    if not quiet:
+        # Not a terminal (cron mail, CI logs): a fixed width that fits the table instead of 80 columns.
+        print_summary(final, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
+    incomplete = any(h.error for h in final.hosts) or final.input_problems
+    return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn every outcome into one line and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = cli.main(standalone_mode=False, prog_name="shareaudit")
+    except click.exceptions.Abort:
+        click.echo("shareaudit: aborted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_INPUT if exc.exit_code == 2 else exc.exit_code
+    except ShareauditError as exc:
+        click.echo(f"shareaudit: error: {exc}", err=True)
+        code = EXIT_INPUT
+    except KeyboardInterrupt:
+        click.echo("shareaudit: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: a bug, said in one line unless --debug
+        if debug:
+            raise
+        click.echo(
+            f"shareaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Per-host collection: posture, sessions and shares, one host per worker thread.
+
+This is the one boundary where a host's failure is recorded: an adapter raises CollectError, and the
+host's result keeps whatever was gathered before it, with the error in one line. Other hosts go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from shareaudit.errors import CollectError, FailureKind
+from shareaudit.identities import ANONYMOUS, GUEST, Identity, IdentityKind
+from shareaudit.model import Enumeration, HostResult, Posture, ServerInfo, SessionProbe, Share
+from shareaudit.smb import logon, negotiate, rpc
+from shareaudit.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """Knobs of a scan that are not identities or targets."""
+
+    timeout: float = 5.0  # seconds, per connection attempt and per request
+    max_hosts: int = 16  # hosts in flight at once
+
+
+class Progress(Protocol):
+    """How collection reports progress; the CLI draws it, the core never prints."""
+
+    def host_started(self, target: Target) -> None: ...
+
+    def host_finished(self, result: HostResult) -> None: ...
+
+
+class NoProgress:
+    """Progress that goes nowhere (quiet runs, tests)."""
+
+    def host_started(self, target: Target) -> None:
+        """Ignore."""
+
+    def host_finished(self, result: HostResult) -> None:
+        """Ignore."""
+
+
+@dataclass
+class _HostState:
+    """What has been learned about a host so far; turned into a HostResult whatever happens."""
+
+    target: Target
+    address: str = ""
+    reachable: bool = False
+    negotiated: negotiate.NegotiatePosture | None = None
+    sessions: dict[str, SessionProbe] = field(default_factory=dict)
+    server: ServerInfo = field(default_factory=ServerInfo)
+    shares: tuple[Share, ...] = ()
+    enumeration: list[Enumeration] = field(default_factory=list)
+    refused_logons: list[CollectError] = field(default_factory=list)  # named accounts the server refused
+
+    def posture(self) -> Posture | None:
+        if self.negotiated is None:
+            return None
+        null = self.sessions.get("anonymous")
+        named = self.sessions.get("guest_account")
+        fallback = self.sessions.get("guest_fallback")
+        return Posture(
+            smb1=self.negotiated.smb1,
+            dialects=self.negotiated.dialects,
+            signing_required=self.negotiated.signing_required,
+            encryption=self.negotiated.encryption,
+            null_session=bool(null and null.accepted and null.ipc),
+            guest_account=bool(named and named.accepted),
+            guest_fallback=bool(fallback and fallback.accepted and fallback.guest),
+            smb1_signing_required=self.negotiated.smb1_signing_required,
+            server=self.server,
+            sessions=dict(self.sessions),
+        )
+
+    def result(self, elapsed: float, error: CollectError | None = None) -> HostResult:
+        error = error or (self.refused_logons[0] if self.refused_logons else None)
+        return HostResult(
+            target=self.target.spec,
+            address=self.address or self.target.host,
+            port=self.target.port,
+            reachable=self.reachable,
+            error=str(error) if error else None,
+            error_kind=error.kind.value if error else None,
+            posture=self.posture(),
+            shares=self.shares,
+            enumeration=tuple(self.enumeration),
+            elapsed_s=round(elapsed, 3),
+        )
+
+
+def resolve(host: str, port: int) -> str:
+    """The address to connect to (the first one the resolver gives)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CollectError(FailureKind.UNRESOLVED, f"name does not resolve ({exc.strerror})") from exc
+    return str(infos[0][4][0])
+
+
+def _server_info(info: logon.ServerIdentity, server_string: str | None) -> ServerInfo:
+    return ServerInfo(
+        info.netbios_name, info.netbios_domain, info.dns_name, info.dns_domain, info.os, server_string
+    )
+
+
+def _probe_sessions(state: _HostState, timeout: float) -> None:
+    """Null session, named Guest with an empty password, and an unknown user: three different doors."""
+    host, port = state.address, state.target.port
+    answer, ipc = logon.probe_null_session(host, port, timeout)
+    state.sessions["anonymous"] = SessionProbe(answer.accepted, answer.guest, answer.status, ipc, "")
+    if answer.server:
+        state.server = _server_info(answer.server, None)
+    identities = {"guest_account": logon.NAMED_GUEST, "guest_fallback": logon.unknown_user()}
+    for key, identity in identities.items():
+        probe = logon.probe_logon(host, port, identity, timeout)
+        state.sessions[key] = SessionProbe(probe.accepted, probe.guest, probe.status, None, identity.username)
+
+
+def _enumeration_identities(state: _HostState, identities: Sequence[Identity]) -> list[Identity]:
+    """Who to list shares as, best first: named accounts, then the null session, then guest."""
+    users = [i for i in identities if i.kind is IdentityKind.USER]
+    chosen = list(users)
+    if state.sessions["anonymous"].accepted and state.sessions["anonymous"].ipc:
+        chosen.append(ANONYMOUS)
+    if state.sessions["guest_account"].accepted:
+        chosen.append(GUEST)
+    return chosen
+
+
+def _enumerate_as(state: _HostState, identity: Identity, timeout: float) -> list[rpc.ShareEntry] | None:
+    """List shares as one identity, at level 502 when allowed; record the attempt."""
+    try:
+        with logon.session(state.address, state.target.port, identity, timeout) as conn:
+            if state.server.server_string is None:
+                with contextlib.suppress(CollectError):  # a nicety: enumeration below says whether RPC works
+                    state.server = replace(state.server, server_string=rpc.server_comment(conn))
+            try:
+                entries, level = rpc.enum_shares(conn, 502), 502
+            except CollectError as exc:
+                if exc.kind is not FailureKind.DENIED:
+                    raise
+                entries, level = rpc.enum_shares(conn, 1), 1
+    except CollectError as exc:
+        if exc.kind not in (FailureKind.DENIED, FailureKind.LOGIN):
+            raise
+        if exc.kind is FailureKind.LOGIN and identity.kind is IdentityKind.USER:
+            state.refused_logons.append(exc)  # a wrong password must not pass for a clean scan
+        state.enumeration.append(Enumeration(identity.label, False, error=str(exc)))
+        return None
+    state.enumeration.append(Enumeration(identity.label, True, level, len(entries)))
+    return entries
+
+
+# Least privileged first: who a disclosed path was disclosed to is the worst case.
+_PRIVILEGE_ORDER = {IdentityKind.ANONYMOUS: 0, IdentityKind.GUEST: 1, IdentityKind.USER: 2}
+
+
+def _enumerate_shares(state: _HostState, identities: Sequence[Identity], timeout: float) -> None:
+    listings: list[tuple[Identity, list[rpc.ShareEntry]]] = []
+    for identity in _enumeration_identities(state, identities):
+        entries = _enumerate_as(state, identity, timeout)
+        if entries is not None:
+            listings.append((identity, entries))
+    if not listings:
+        return
+    best = listings[0][1]
+    disclosed: dict[str, tuple[str, str]] = {}
+    for identity, entries in sorted(listings, key=lambda item: _PRIVILEGE_ORDER[item[0].kind], reverse=True):
+        for entry in entries:
+            if entry.path:
+                disclosed[entry.name] = (entry.path, identity.label)
+    state.shares = tuple(
+        Share(
+            name=e.name,
+            type=e.type,
+            hidden=e.hidden,
+            remark=e.remark,
+            special=e.special,
+            path=disclosed.get(e.name, (None, None))[0],
+            path_disclosed_to=disclosed.get(e.name, (None, None))[1],
+        )
+        for e in best
+    )
+
+
+def scan_host(target: Target, identities: Sequence[Identity], options: ScanOptions) -> HostResult:
+    """Everything about one host; never raises for a host problem."""
+    started = time.monotonic()
+    state = _HostState(target)
+    try:
+        state.address = resolve(target.host, target.port)
+        state.negotiated = negotiate.probe_negotiate(state.address, target.port, options.timeout)
+        state.reachable = True
+        _probe_sessions(state, options.timeout)
+        _enumerate_shares(state, identities, options.timeout)
+    except CollectError as exc:
+        return state.result(time.monotonic() - started, exc)
+    return state.result(time.monotonic() - started)
+
+
+def scan(
+    targets: Sequence[Target],
+    identities: Sequence[Identity],
+    options: ScanOptions,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Target, HostResult]]:
+    """Scan hosts in parallel (bounded), yielding each target and its result as soon as it is complete."""
+    progress = progress or NoProgress()
+    with ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host") as pool:
+        futures = {}
+        for target in targets:
+            progress.host_started(target)
+            futures[pool.submit(scan_host, target, identities, options)] = target
+        for future in as_completed(futures):
+            result = future.result()
+            progress.host_finished(result)
+            yield futures[future], result

@@ -1,0 +1,35 @@
+"""The project's exceptions: what went wrong, said in one line, and which exit code it maps to."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ShareauditError(Exception):
+    """Base class: the message is shown to the user as one line."""
+
+
+class InputError(ShareauditError):
+    """Bad input from the user (targets, options, config, secrets): exit code 2."""
+
+
+class FailureKind(StrEnum):
+    """Why talking to a host failed, in the words an admin would use."""
+
+    UNRESOLVED = "unresolved"  # the name does not resolve
+    REFUSED = "refused"  # nothing listens on the port
+    TIMEOUT = "timeout"  # no answer in time (filtered, or the server stopped answering)
+    NOT_SMB = "not_smb"  # something answered, but not SMB
+    UNREACHABLE = "unreachable"  # no route, network down
+    LOGIN = "login"  # a logon was refused
+    DENIED = "denied"  # an operation was refused (access denied)
+    PROTOCOL = "protocol"  # the server answered something we could not use
+
+
+class CollectError(ShareauditError):
+    """Talking to a server failed; raised by the adapters in shareaudit.smb with a kind and a one-line reason."""
+
+    def __init__(self, kind: FailureKind, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status

@@ -1,0 +1,157 @@
+"""Identities the scan acts as, and where their secrets come from (environment, file, prompt).
+
+A password lives in a `Secret`, whose repr and str never show it, so it cannot leak into a log line,
+a traceback's locals, a report or the JSON. Only the SMB adapters call `Secret.reveal()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from shareaudit.errors import InputError
+
+PASSWORD_ENV = "SHAREAUDIT_PASSWORD"
+
+
+class Secret:
+    """A password that refuses to be printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself; call only where it is sent to a server."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        # Identities travel to crawler worker processes; pickling must keep the value.
+        return (Secret, (self._value,))
+
+
+EMPTY = Secret("")
+
+
+class IdentityKind(StrEnum):
+    """How an identity logs on."""
+
+    ANONYMOUS = "anonymous"  # null session: empty user, empty password
+    GUEST = "guest"  # the server's guest: named Guest account, or an unknown user mapped to guest
+    USER = "user"  # a named account with a password
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Someone the scan acts as: a label for the report and how to log on."""
+
+    label: str
+    kind: IdentityKind
+    username: str = ""
+    domain: str = ""
+    secret: Secret = field(default=EMPTY, repr=False, compare=False)
+
+    @property
+    def qualified_name(self) -> str:
+        """DOMAIN\\user, or user, or a description for anonymous."""
+        if self.kind is IdentityKind.ANONYMOUS:
+            return "(null session)"
+        return f"{self.domain}\\{self.username}" if self.domain else self.username
+
+
+ANONYMOUS = Identity("anonymous", IdentityKind.ANONYMOUS)
+GUEST = Identity("guest", IdentityKind.GUEST, username="Guest")
+AUDIT_LABEL = "audit"
+
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+
+
+def validate_label(label: str) -> str:
+    """A label names a column of the access matrix: short, starting with a letter."""
+    if not _LABEL.match(label):
+        raise InputError(
+            f"identity label {label!r} must start with a letter and use only letters, digits, . _ -"
+        )
+    return label
+
+
+def split_account(account: str) -> tuple[str, str]:
+    """Split DOMAIN\\user (or user@domain) into (domain, user)."""
+    if "\\" in account:
+        domain, _, user = account.partition("\\")
+    elif "@" in account:
+        user, _, domain = account.partition("@")
+    else:
+        domain, user = "", account
+    if not user:
+        raise InputError(f"account {account!r} has no user name")
+    return domain, user
+
+
+def env_name_for(label: str) -> str:
+    """SHAREAUDIT_PASSWORD_<LABEL>: label upper-cased, anything not alphanumeric as '_'."""
+    return f"{PASSWORD_ENV}_" + re.sub(r"[^A-Za-z0-9]", "_", label).upper()
+
+
+def read_secret_file(path: Path) -> Secret:
+    """The first line of a file that only its owner may read."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise InputError(f"cannot read password file {path}: {exc.strerror}") from exc
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(
+            f"password file {path} is readable by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read password file {path}: {exc}") from exc
+    return Secret(text.splitlines()[0] if text else "")
+
+
+def secret_from_env(name: str) -> Secret | None:
+    """A secret from the environment, or None when the variable is unset."""
+    value = os.environ.get(name)
+    return None if value is None else Secret(value)
+
+
+def audit_identity(
+    user: str | None,
+    domain: str,
+    password_file: Path | None,
+    prompt: Callable[[str], str] | None,
+) -> Identity | None:
+    """The audit account from -u/-d, its password from the environment, a file, or a prompt."""
+    if user is None:
+        if password_file is not None:
+            raise InputError("--password-file needs -u/--user")
+        return None
+    split_domain, username = split_account(user)
+    domain = domain or split_domain
+    secret = read_secret_file(password_file) if password_file else secret_from_env(PASSWORD_ENV)
+    if secret is None:
+        if prompt is None:
+            raise InputError(
+                f"no password for {user}: set {PASSWORD_ENV}, use --password-file, or run on a terminal to be asked"
+            )
+        secret = Secret(prompt(f"Password for {domain + chr(92) if domain else ''}{username}"))
+    return Identity(AUDIT_LABEL, IdentityKind.USER, username, domain, secret)

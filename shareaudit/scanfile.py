@@ -1,0 +1,56 @@
+"""The scan result document on disk: JSON in, JSON out, with cattrs doing the (un)structuring."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cattrs
+
+from shareaudit.errors import InputError
+from shareaudit.model import SCHEMA, ScanResult
+
+_converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def to_dict(result: ScanResult) -> dict[str, Any]:
+    """The result as plain JSON-ready data, with `schema` first."""
+    data: dict[str, Any] = _converter.unstructure(result)
+    return {"schema": data.pop("schema"), **data}
+
+
+def dumps(result: ScanResult) -> str:
+    """The result as a JSON document."""
+    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def write(result: ScanResult, path: Path) -> None:
+    """Write atomically: a reader never sees half a file, a crash never leaves one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dumps(result))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> ScanResult:
+    """Load a saved scan result; InputError on anything that is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InputError(f"{path} is not a shareaudit scan result (expected schema {SCHEMA!r})")
+    try:
+        return _converter.structure(data, ScanResult)
+    except cattrs.BaseValidationError as exc:
+        raise InputError(f"{path} does not match schema {SCHEMA}: {exc}") from exc

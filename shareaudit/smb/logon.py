@@ -1,0 +1,205 @@
+"""Control-plane logons with impacket: null, guest and user sessions, and what the NTLM challenge says.
+
+impacket is used here because it does what smbprotocol cannot: null sessions (pyspnego has no
+anonymous NTLM, jborean93/smbprotocol#168) and DCE/RPC over the IPC$ pipe. Two impacket pitfalls
+are handled in this module (samba-lab-notes Q3 a):
+- on SMB 3.1.1 impacket signs guest sessions with a bogus key, so every tree connect of a guest
+  session fails (fortra/impacket#2277); signing is switched off for guest sessions, which MS-SMB2
+  3.3.5.5.3 exempts from signing anyway;
+- with an empty password impacket sends an LM/NTLM response that Samba treats as a null password
+  and gives no session key (STATUS_NO_USER_SESSION_KEY); passing the NT hash of the empty string
+  makes it compute a proper NTLMv2 response, as Windows does for an account with an empty password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from impacket.nmb import NetBIOSError, NetBIOSTimeout
+from impacket.nt_errors import ERROR_MESSAGES
+from impacket.smbconnection import SessionError, SMBConnection
+
+from shareaudit.errors import CollectError, FailureKind
+from shareaudit.identities import ANONYMOUS, Identity, IdentityKind, Secret
+
+# MD4(UTF-16LE("")), [MS-NLMP] 3.3.1 NTOWFv1 of the empty password.
+EMPTY_NT_HASH = "31d6cfe0d16ae931b73c59d7e0c089c0"
+# [MS-SMB2] 2.2.6 SessionFlags
+SESSION_FLAG_IS_GUEST = 0x0001
+SESSION_FLAG_IS_NULL = 0x0002
+
+
+def nt_status_name(code: int) -> str:
+    """STATUS_ACCESS_DENIED for 0xc0000022, or the hex code when impacket does not know it."""
+    known = ERROR_MESSAGES.get(code)
+    return str(known[0]) if known else f"0x{code:08x}"
+
+
+def status_of(exc: SessionError) -> str:
+    """The NT status name carried by an impacket SessionError."""
+    return nt_status_name(int(exc.getErrorCode()))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """What a server says about itself in its NTLM challenge ([MS-NLMP] 2.2.2.1 AV_PAIR, 2.2.2.10 VERSION)."""
+
+    netbios_name: str | None
+    netbios_domain: str | None
+    dns_name: str | None
+    dns_domain: str | None
+    os: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogonAnswer:
+    """The outcome of one session setup attempt."""
+
+    accepted: bool
+    status: str | None
+    guest: bool  # the server flagged the session as guest
+    server: ServerIdentity | None
+
+
+def _text(value: Any) -> str | None:
+    text = str(value).strip("\x00 ") if value else ""
+    return text or None
+
+
+def server_identity(conn: SMBConnection) -> ServerIdentity:
+    """Read the NTLM challenge fields impacket kept from the last session setup."""
+    os_name = None
+    with contextlib.suppress(KeyError, TypeError, AttributeError):  # no VERSION field in the challenge
+        os_name = _text(conn.getServerOS())
+    return ServerIdentity(
+        netbios_name=_text(conn.getServerName()),
+        netbios_domain=_text(conn.getServerDomain()),
+        dns_name=_text(conn.getServerDNSHostName()),
+        dns_domain=_text(conn.getServerDNSDomainName()),
+        os=os_name,
+    )
+
+
+def connect(host: str, port: int, timeout: float) -> SMBConnection:
+    """Open an impacket connection (negotiating the best dialect), translating failures."""
+    try:
+        return SMBConnection(host, host, sess_port=port, timeout=timeout)
+    except (NetBIOSTimeout, TimeoutError) as exc:
+        raise stalled(timeout) from exc
+    except (OSError, NetBIOSError) as exc:
+        raise CollectError(FailureKind.PROTOCOL, f"cannot connect: {exc}") from exc
+    except SessionError as exc:
+        raise CollectError(
+            FailureKind.PROTOCOL, f"negotiate failed: {status_of(exc)}", status_of(exc)
+        ) from exc
+    except Exception as exc:  # impacket raises bare Exception/struct.error on non-SMB answers
+        raise CollectError(FailureKind.PROTOCOL, f"negotiate failed: {exc}") from exc
+
+
+def stalled(timeout: float) -> CollectError:
+    """The error for a server that accepted the connection and then stopped answering."""
+    return CollectError(FailureKind.TIMEOUT, f"the server stopped answering (no reply within {timeout:g} s)")
+
+
+def timeout_of(conn: SMBConnection) -> float:
+    """The timeout a connection was opened with."""
+    return float(conn._timeout)
+
+
+def _credentials(identity: Identity) -> tuple[str, str, str, str]:
+    """(user, password, domain, nthash) for impacket's login()."""
+    if identity.kind is IdentityKind.ANONYMOUS:
+        return "", "", "", ""
+    password = identity.secret.reveal()
+    return identity.username, password, identity.domain, "" if password else EMPTY_NT_HASH
+
+
+def login(conn: SMBConnection, identity: Identity) -> LogonAnswer:
+    """Log on as the identity on an open connection; a refusal is an answer, not an exception."""
+    user, password, domain, nthash = _credentials(identity)
+    try:
+        conn.login(user, password, domain, nthash=nthash)
+    except SessionError as exc:
+        return LogonAnswer(False, status_of(exc), False, server_identity(conn))
+    except (NetBIOSTimeout, TimeoutError) as exc:
+        raise stalled(timeout_of(conn)) from exc
+    except (OSError, NetBIOSError) as exc:
+        raise CollectError(FailureKind.PROTOCOL, f"session setup failed: {exc}") from exc
+    flags = (
+        int(conn._SMBConnection._Session.get("SessionFlags", 0) or 0)
+        if conn.getDialect() != "NT LM 0.12"
+        else 0
+    )
+    guest = bool(flags & SESSION_FLAG_IS_GUEST) or bool(conn.isGuestSession())
+    if guest and conn.getDialect() != "NT LM 0.12":
+        # fortra/impacket#2277: see the module docstring.
+        conn._SMBConnection._Session["SigningActivated"] = False
+    return LogonAnswer(True, None, guest, server_identity(conn))
+
+
+def probe_logon(host: str, port: int, identity: Identity, timeout: float) -> LogonAnswer:
+    """One connection, one session setup as the identity, then log off."""
+    conn = connect(host, port, timeout)
+    try:
+        return login(conn, identity)
+    finally:
+        close(conn)
+
+
+@contextlib.contextmanager
+def session(host: str, port: int, identity: Identity, timeout: float) -> Iterator[SMBConnection]:
+    """A logged-on impacket connection for RPC work; CollectError(LOGIN) when the logon is refused."""
+    conn = connect(host, port, timeout)
+    try:
+        answer = login(conn, identity)
+        if not answer.accepted:
+            raise CollectError(
+                FailureKind.LOGIN,
+                f"logon as {identity.qualified_name} refused: {answer.status}",
+                answer.status,
+            )
+        yield conn
+    finally:
+        close(conn)
+
+
+def can_open_ipc(conn: SMBConnection) -> bool:
+    """Whether the session may connect to IPC$ (and so reach the RPC pipes)."""
+    try:
+        conn.connectTree("IPC$")
+    except SessionError:
+        return False
+    return True
+
+
+def close(conn: SMBConnection) -> None:
+    """Log off and disconnect; a failing logoff (guest sessions, a dead server) changes nothing."""
+    # Cleanup after a failure must never replace the failure: impacket raises anything from here.
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+def probe_null_session(host: str, port: int, timeout: float) -> tuple[LogonAnswer, bool | None]:
+    """A null session and, when it is accepted, whether it may open IPC$."""
+    conn = connect(host, port, timeout)
+    try:
+        answer = login(conn, ANONYMOUS)
+        return answer, can_open_ipc(conn) if answer.accepted else None
+    finally:
+        close(conn)
+
+
+def unknown_user() -> Identity:
+    """A user no directory will have, with a password, to test the server's bad-user guest mapping."""
+    name = f"sa-probe-{secrets.token_hex(6)}"
+    # A non-empty password: an empty one would test the null-password path instead.
+    return Identity(
+        "guest_fallback", IdentityKind.USER, username=name, secret=Secret(secrets.token_urlsafe(12))
+    )
+
+
+NAMED_GUEST = Identity("guest_account", IdentityKind.GUEST, username="Guest")

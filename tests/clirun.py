@@ -1,0 +1,34 @@
+"""Run the real command line in a subprocess, as an admin or cron would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def shareaudit(*args: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str = "") -> Run:
+    """Run `python -m shareaudit ARGS` with no terminal attached."""
+    environment = dict(os.environ if env is None else env)
+    environment.setdefault("COLUMNS", "160")
+    proc = subprocess.run(
+        [sys.executable, "-m", "shareaudit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
