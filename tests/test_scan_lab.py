@@ -90,7 +90,9 @@ def lab_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, d
     """One full scan of the three lab servers as the audit account."""
     out = tmp_path_factory.mktemp("scan") / "scan.json"
     env = {"SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"], "PATH": "/usr/bin:/bin"}
-    run = shareaudit("scan", LABNAS.address, LABFS.address, LABACL.address, "-u", "labaudit", "--json", str(out), env=env)
+    run = shareaudit(
+        "scan", LABNAS.address, LABFS.address, LABACL.address, "-u", "labaudit", "--json", str(out), env=env
+    )
     return run, _hosts(out), out
 
 
@@ -107,7 +109,9 @@ def test_scan_of_the_lab_completes(lab_scan: tuple[Any, dict[str, dict[str, Any]
 
 
 @pytest.mark.parametrize("address", list(POSTURE))
-def test_posture_is_exactly_as_configured(lab_scan: tuple[Any, dict[str, dict[str, Any]], Path], address: str) -> None:
+def test_posture_is_exactly_as_configured(
+    lab_scan: tuple[Any, dict[str, dict[str, Any]], Path], address: str
+) -> None:
     posture = lab_scan[1][address]["posture"]
     assert {key: posture[key] for key in POSTURE[address]} == POSTURE[address]
 
@@ -177,7 +181,9 @@ def test_cidr_finds_lab_hosts_and_reports_the_rest_quickly(tmp_path: Path, audit
 
 def test_bad_targets_are_skipped_with_their_line_numbers(tmp_path: Path, audit_env: dict[str, str]) -> None:
     targets = tmp_path / "targets.txt"
-    targets.write_text(f"# lab\n{LABNAS.address}\n999.1.1.1\n\nnot a host!\n{LABFS.address}:70000  # bad port\n")
+    targets.write_text(
+        f"# lab\n{LABNAS.address}\n999.1.1.1\n\nnot a host!\n{LABFS.address}:70000  # bad port\n"
+    )
     out = tmp_path / "scan.json"
     run = shareaudit("scan", f"@{targets}", "-u", "labaudit", "--json", str(out), env=audit_env)
     assert run.code == 3  # skipped entries are targets that were not scanned
@@ -191,9 +197,15 @@ def test_bad_targets_are_skipped_with_their_line_numbers(tmp_path: Path, audit_e
 
 def test_strict_refuses_to_scan_with_bad_targets(tmp_path: Path, audit_env: dict[str, str]) -> None:
     out = tmp_path / "scan.json"
-    run = shareaudit("scan", LABNAS.address, "10.0.0.0/8", "--strict", "-u", "labaudit", "--json", str(out), env=audit_env)
+    run = shareaudit(
+        "scan", LABNAS.address, "10.0.0.0/8", "--strict", "-u", "labaudit", "--json", str(out), env=audit_env
+    )
     assert run.code == 2
-    assert run.err.strip().splitlines()[-1].startswith("shareaudit: error: bad target command line: '10.0.0.0/8'")
+    assert (
+        run.err.strip()
+        .splitlines()[-1]
+        .startswith("shareaudit: error: bad target command line: '10.0.0.0/8'")
+    )
     assert not out.exists()
 
 
@@ -210,12 +222,22 @@ def test_password_file_must_be_private(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text(PASSWORDS["labaudit"] + "\n")
     secret.chmod(0o644)
-    run = shareaudit("scan", LABNAS.address, "-u", "labaudit", "--password-file", str(secret), env={"PATH": "/usr/bin"})
+    run = shareaudit(
+        "scan", LABNAS.address, "-u", "labaudit", "--password-file", str(secret), env={"PATH": "/usr/bin"}
+    )
     assert run.code == 2 and "readable by group or others" in run.err
     secret.chmod(0o600)
     out = tmp_path / "scan.json"
     run = shareaudit(
-        "scan", LABFS.address, "-u", "labaudit", "--password-file", str(secret), "--json", str(out), env={"PATH": "/usr/bin"}
+        "scan",
+        LABFS.address,
+        "-u",
+        "labaudit",
+        "--password-file",
+        str(secret),
+        "--json",
+        str(out),
+        env={"PATH": "/usr/bin"},
     )
     assert run.code == 0, run.text
     assert _hosts(out)[LABFS.address]["enumeration"][0]["ok"] is True
@@ -316,7 +338,14 @@ def test_non_smb_service_and_stalled_server_do_not_stop_other_hosts(
 ) -> None:
     out = tmp_path / "scan.json"
     run = shareaudit(
-        "scan", f"127.0.0.1:{banner_server}", f"127.0.0.1:{stalling_proxy}", LABFS.address, "--timeout", "2", "--json", str(out)
+        "scan",
+        f"127.0.0.1:{banner_server}",
+        f"127.0.0.1:{stalling_proxy}",
+        LABFS.address,
+        "--timeout",
+        "2",
+        "--json",
+        str(out),
     )
     assert run.code == 3
     hosts = {(h["address"], h["port"]): h for h in json.loads(out.read_text())["hosts"]}

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import labdata  # noqa: E402
-from labdata import LABACL, LABFS, LABNAS, PERSONALITIES, Personality  # noqa: E402
+import labdata
+from labdata import LABACL, LABFS, LABNAS, PERSONALITIES, Personality
 
 HERE = Path(__file__).resolve().parent
 CONF_DIR = HERE / "conf"

@@ -32,7 +32,10 @@ def test_cidr_expands_to_hosts() -> None:
     assert [t.host for t in parse_entry("192.0.2.8/30")] == ["192.0.2.9", "192.0.2.10"]
     assert [t.host for t in parse_entry("192.0.2.8/31")] == ["192.0.2.8", "192.0.2.9"]
     assert [t.host for t in parse_entry("192.0.2.8/32")] == ["192.0.2.8"]
-    assert [(t.host, t.port) for t in parse_entry("192.0.2.8/30:4445")] == [("192.0.2.9", 4445), ("192.0.2.10", 4445)]
+    assert [(t.host, t.port) for t in parse_entry("192.0.2.8/30:4445")] == [
+        ("192.0.2.9", 4445),
+        ("192.0.2.10", 4445),
+    ]
     assert len(parse_entry("2001:db8::/120")) == 255
     assert len(parse_entry("10.0.0.0/16")) == MAX_RANGE - 2
 
@@ -61,7 +64,9 @@ def test_file_lists_report_line_numbers_and_keep_valid_entries(tmp_path: Path) -
     listing.write_text("# file servers\nnas01\n\n  nas02:4445  # second\nbad host\nnas01\n")
     result = parse_targets([f"@{listing}", "192.0.2.1"])
     assert [(t.host, t.port) for t in result.targets] == [("nas01", 445), ("nas02", 4445), ("192.0.2.1", 445)]
-    assert [str(p) for p in result.problems] == [f"{listing}:5: 'bad host': not a host name, an IP address, or a CIDR range"]
+    assert [str(p) for p in result.problems] == [
+        f"{listing}:5: 'bad host': not a host name, an IP address, or a CIDR range"
+    ]
 
 
 def test_strict_raises_on_the_first_problem(tmp_path: Path) -> None:
