@@ -1,0 +1,79 @@
+"""The results of classification: a type decision with a confidence tier, and what a file name alone says."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Confidence(StrEnum):
+    """How sure a decision is; the tiers follow field survey section 6 ("Confidence tiers")."""
+
+    WEAK = "weak"
+    MEDIUM = "medium"
+    STRONG = "strong"
+
+    @property
+    def rank(self) -> int:
+        """Order of the tiers: weak < medium < strong."""
+        return _RANK[self]
+
+
+_RANK = {Confidence.WEAK: 0, Confidence.MEDIUM: 1, Confidence.STRONG: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A file (or archive) judged to be of a medical type.
+
+    `evidence` names the rule that matched, in the table's words; it never quotes file content.
+    """
+
+    type_id: str
+    label: str
+    confidence: Confidence
+    evidence: str
+
+
+class NameOutcome(StrEnum):
+    """What the file name alone allows."""
+
+    MEDICAL = "medical"  # the name decides the type
+    SNIFF = "sniff"  # read the first 4 KiB and call sniff()
+    ARCHIVE = "archive"  # list the archive without extracting it (see classify.archive)
+    NOT_MEDICAL = "not_medical"
+
+
+class ArchiveFormat(StrEnum):
+    """Archive formats the classifier can look into (or at least recognise)."""
+
+    ZIP = "zip"
+    SEVEN_ZIP = "7z"
+
+
+@dataclass(frozen=True, slots=True)
+class NameVerdict:
+    """The decision taken from a path alone.
+
+    `verdict` is the decision for MEDICAL; for SNIFF and ARCHIVE it is what the name suggests when
+    the content cannot be read (access denied, file locked), or None when the name suggests nothing.
+    `archive` is set for ARCHIVE.
+    """
+
+    outcome: NameOutcome
+    verdict: Verdict | None = None
+    archive: ArchiveFormat | None = None
+
+
+NOT_MEDICAL = NameVerdict(NameOutcome.NOT_MEDICAL)
+
+
+def resolve(name: NameVerdict, content: Verdict | None, *, content_read: bool) -> Verdict | None:
+    """Combine the name decision with the content decision (None if the content showed nothing medical)."""
+    if content is not None:
+        return content
+    if name.outcome is NameOutcome.MEDICAL:
+        # A .dcm whose head matched nothing may still be a DICOM variant the sniffer does not know.
+        return name.verdict
+    if name.outcome is NameOutcome.NOT_MEDICAL or content_read:
+        # The name only suggested reading; the content, once read, showed nothing.
+        return None
+    return name.verdict
