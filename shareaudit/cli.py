@@ -23,9 +23,9 @@ from rich.console import Console
 from shareaudit import __version__, scanfile
 from shareaudit.collect import ScanOptions, scan
 from shareaudit.errors import InputError, ShareauditError
-from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity
+from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity, extra_identities
 from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
-from shareaudit.render.terminal import print_summary
+from shareaudit.render.terminal import leftover_probes, print_summary
 from shareaudit.targets import parse_targets
 
 EXIT_OK = 0
@@ -100,6 +100,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     show_default=True,
     help="Hosts scanned at the same time.",
 )
+@click.option("--no-anonymous", is_flag=True, help="Do not measure access as the null session.")
+@click.option("--no-guest", is_flag=True, help="Do not measure access as the server's guest.")
+@click.option(
+    "--identity",
+    "identity_specs",
+    multiple=True,
+    metavar="LABEL=[DOMAIN\\]USER",
+    help="An extra identity to measure, typically a printer/scanner service account; repeatable. "
+    "Password: $SHAREAUDIT_PASSWORD_<LABEL> or --identities-file.",
+)
+@click.option(
+    "--identities-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML file of [identities.LABEL] tables (account, password | password_env | password_file); mode 600.",
+)
+@click.option(
+    "--active-write-probe",
+    is_flag=True,
+    help="Confirm write access by creating and deleting an empty file in each share root. "
+    "Off by default: without it nothing is written.",
+)
 @click.option("--strict", is_flag=True, help="Refuse to scan when any target entry is invalid.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def scan_command(
@@ -110,6 +131,11 @@ def scan_command(
     json_path: Path | None,
     timeout: float,
     max_hosts: int,
+    no_anonymous: bool,
+    no_guest: bool,
+    identity_specs: tuple[str, ...],
+    identities_file: Path | None,
+    active_write_probe: bool,
     strict: bool,
     quiet: bool,
 ) -> int:
@@ -120,8 +146,9 @@ def scan_command(
     if not target_list.targets:
         raise InputError("no valid targets")
     audit = audit_identity(user, domain, password_file, _prompt if sys.stdin.isatty() else None)
-    identities = [i for i in (audit, ANONYMOUS, GUEST) if i is not None]
-    options = ScanOptions(timeout=timeout, max_hosts=max_hosts)
+    builtin = [i for i, off in ((ANONYMOUS, no_anonymous), (GUEST, no_guest)) if not off]
+    identities = [*([audit] if audit else []), *builtin, *extra_identities(identity_specs, identities_file)]
+    options = ScanOptions(timeout=timeout, max_hosts=max_hosts, active_write_probe=active_write_probe)
 
     started = _now()
     order = {target: n for n, target in enumerate(target_list.targets)}
@@ -137,6 +164,7 @@ def scan_command(
             options={
                 "timeout": timeout,
                 "max_hosts": max_hosts,
+                "active_write_probe": active_write_probe,
                 "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
             },
             input_problems=tuple(str(p) for p in target_list.problems),
@@ -158,6 +186,10 @@ def scan_command(
     final = result(_now())
     if json_path:
         scanfile.write(final, json_path)
+    for path in leftover_probes(final):  # always, even with --quiet: something was left on a server
+        click.echo(
+            f"shareaudit: WARNING: the write probe left a file behind; delete it by hand: {path}", err=True
+        )
     if not quiet:
         # Not a terminal (cron mail, CI logs): a fixed width that fits the table instead of 80 columns.
         print_summary(final, Console(highlight=False, width=None if sys.stdout.isatty() else 120))

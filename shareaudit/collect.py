@@ -16,7 +16,8 @@ from typing import Protocol
 
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.identities import ANONYMOUS, GUEST, Identity, IdentityKind
-from shareaudit.model import Enumeration, HostResult, Posture, ServerInfo, SessionProbe, Share
+from shareaudit.matrix import measure_host_access
+from shareaudit.model import Access, Enumeration, HostResult, Logon, Posture, ServerInfo, SessionProbe, Share
 from shareaudit.smb import logon, negotiate, rpc
 from shareaudit.targets import Target
 
@@ -27,6 +28,7 @@ class ScanOptions:
 
     timeout: float = 5.0  # seconds, per connection attempt and per request
     max_hosts: int = 16  # hosts in flight at once
+    active_write_probe: bool = False  # opt-in: create and delete a file to confirm write access
 
 
 class Progress(Protocol):
@@ -60,6 +62,8 @@ class _HostState:
     shares: tuple[Share, ...] = ()
     enumeration: list[Enumeration] = field(default_factory=list)
     refused_logons: list[CollectError] = field(default_factory=list)  # named accounts the server refused
+    logons: list[Logon] = field(default_factory=list)
+    share_sds: dict[str, bytes] = field(default_factory=dict)  # share name -> level-502 SD (admins only)
 
     def posture(self) -> Posture | None:
         if self.negotiated is None:
@@ -92,6 +96,7 @@ class _HostState:
             posture=self.posture(),
             shares=self.shares,
             enumeration=tuple(self.enumeration),
+            logons=tuple(self.logons),
             elapsed_s=round(elapsed, 3),
         )
 
@@ -156,6 +161,9 @@ def _enumerate_as(state: _HostState, identity: Identity, timeout: float) -> list
         state.enumeration.append(Enumeration(identity.label, False, error=str(exc)))
         return None
     state.enumeration.append(Enumeration(identity.label, True, level, len(entries)))
+    for entry in entries:
+        if entry.security_descriptor and entry.name not in state.share_sds:
+            state.share_sds[entry.name] = entry.security_descriptor
     return entries
 
 
@@ -191,6 +199,60 @@ def _enumerate_shares(state: _HostState, identities: Sequence[Identity], timeout
     )
 
 
+def _guest_identity(state: _HostState) -> tuple[Identity, str] | None:
+    """How this host lets a guest in, if it does: the named Guest account, else an unknown user."""
+    if state.sessions["guest_account"].accepted:
+        return GUEST, "guest_account"
+    if state.sessions["guest_fallback"].accepted:
+        return replace(logon.unknown_user(), label=GUEST.label, kind=IdentityKind.GUEST), "guest_fallback"
+    return None
+
+
+def _measure_access(state: _HostState, identities: Sequence[Identity], options: ScanOptions) -> None:
+    """The identity x share matrix, root security descriptors and share ACLs, with names."""
+    routes: dict[str, str | None] = {}
+    matrix: list[Identity] = []
+    refused: dict[str, str] = {}
+    for identity in identities:
+        if identity.kind is IdentityKind.GUEST:
+            guest = _guest_identity(state)
+            if guest is None:
+                refused[identity.label] = state.sessions["guest_account"].status or "STATUS_LOGON_FAILURE"
+                state.logons.append(Logon(identity.label, False, status=refused[identity.label]))
+                continue
+            identity, routes[identity.label] = guest
+        matrix.append(identity)
+    measured = measure_host_access(
+        state.address,
+        state.target.port,
+        matrix,
+        state.shares,
+        state.share_sds,
+        routes,
+        options.timeout,
+        options.active_write_probe,
+        _lookup_identities(state, identities),
+    )
+    state.logons.extend(measured.logons)
+    state.refused_logons.extend(measured.refused_users)
+    state.shares = tuple(
+        replace(
+            share,
+            access={**share.access, **{label: _refused_access(status) for label, status in refused.items()}},
+        )
+        for share in measured.shares
+    )
+
+
+def _refused_access(status: str) -> Access:
+    return Access(connect=False, status=f"logon refused: {status}")
+
+
+def _lookup_identities(state: _HostState, identities: Sequence[Identity]) -> list[Identity]:
+    """Who may ask LSA for names, best first: named accounts, then the null session, then guest."""
+    return _enumeration_identities(state, identities)
+
+
 def scan_host(target: Target, identities: Sequence[Identity], options: ScanOptions) -> HostResult:
     """Everything about one host; never raises for a host problem."""
     started = time.monotonic()
@@ -201,6 +263,7 @@ def scan_host(target: Target, identities: Sequence[Identity], options: ScanOptio
         state.reachable = True
         _probe_sessions(state, options.timeout)
         _enumerate_shares(state, identities, options.timeout)
+        _measure_access(state, identities, options)
     except CollectError as exc:
         return state.result(time.monotonic() - started, exc)
     return state.result(time.monotonic() - started)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -155,3 +156,89 @@ def audit_identity(
             )
         secret = Secret(prompt(f"Password for {domain + chr(92) if domain else ''}{username}"))
     return Identity(AUDIT_LABEL, IdentityKind.USER, username, domain, secret)
+
+
+RESERVED_LABELS = frozenset({"anonymous", "guest", AUDIT_LABEL})
+
+
+def parse_identity_option(spec: str) -> tuple[str, str, str]:
+    """LABEL=[DOMAIN\\]USER (from --identity) as (label, domain, user)."""
+    label, sep, account = spec.partition("=")
+    if not sep or not account:
+        raise InputError(f"--identity {spec!r} must look like LABEL=[DOMAIN\\]USER")
+    label = validate_label(label)
+    if label in RESERVED_LABELS:
+        raise InputError(f"identity label {label!r} is reserved for the built-in identities")
+    domain, user = split_account(account)
+    return label, domain, user
+
+
+def _file_entry(path: Path, label: str, entry: object) -> tuple[str, str, Secret | None]:
+    where = f"{path}: [identities.{label}]"
+    if not isinstance(entry, dict):
+        raise InputError(f"{where} must be a table")
+    unknown = set(entry) - {"account", "password", "password_env", "password_file"}
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    account = entry.get("account")
+    if not isinstance(account, str) or not account:
+        raise InputError(f"{where}: 'account' (DOMAIN\\\\user) is required")
+    sources = [key for key in ("password", "password_env", "password_file") if key in entry]
+    if len(sources) > 1:
+        raise InputError(f"{where}: give one of password, password_env, password_file")
+    domain, user = split_account(account)
+    secret: Secret | None = None
+    if "password" in entry:
+        secret = Secret(str(entry["password"]))
+    elif "password_env" in entry:
+        secret = secret_from_env(str(entry["password_env"]))
+        if secret is None:
+            raise InputError(f"{where}: environment variable {entry['password_env']} is not set")
+    elif "password_file" in entry:
+        secret = read_secret_file(Path(str(entry["password_file"])).expanduser())
+    return domain, user, secret
+
+
+def load_identities_file(path: Path) -> dict[str, tuple[str, str, Secret | None]]:
+    """[identities.LABEL] tables: account and a password (inline, env or file); the file must be private."""
+    read_secret_file(path)  # refuses a file readable by group or others, with the chmod to run
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = set(data) - {"identities"}
+    if unknown:
+        raise InputError(
+            f"{path}: unknown table(s) {', '.join(sorted(unknown))}; expected [identities.LABEL]"
+        )
+    tables = data.get("identities", {})
+    if not isinstance(tables, dict):
+        raise InputError(f"{path}: 'identities' must be a table of [identities.LABEL] tables")
+    entries = {}
+    for label, entry in tables.items():
+        validate_label(label)
+        if label in RESERVED_LABELS:
+            raise InputError(f"{path}: identity label {label!r} is reserved for the built-in identities")
+        entries[label] = _file_entry(path, label, entry)
+    return entries
+
+
+def extra_identities(options: Sequence[str], identities_file: Path | None) -> list[Identity]:
+    """Service-account identities from --identity and --identities-file, each with its password."""
+    from_file = load_identities_file(identities_file) if identities_file else {}
+    wanted: dict[str, tuple[str, str, Secret | None]] = dict(from_file)
+    for spec in options:
+        label, domain, user = parse_identity_option(spec)
+        if label in wanted and label not in from_file:
+            raise InputError(f"identity label {label!r} is given twice")
+        secret = wanted[label][2] if label in from_file else None
+        wanted[label] = (domain, user, secret)
+    identities = []
+    for label, (domain, user, secret) in wanted.items():
+        secret = secret_from_env(env_name_for(label)) or secret
+        if secret is None:
+            raise InputError(
+                f"no password for identity {label!r}: set {env_name_for(label)} or give it in --identities-file"
+            )
+        identities.append(Identity(label, IdentityKind.USER, user, domain, secret))
+    return identities

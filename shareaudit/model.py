@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shareaudit.acl import SecurityDescriptor
+
 SCHEMA = "shareaudit/1"
 
 
@@ -62,8 +64,40 @@ class Enumeration:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteProbe:
+    """The outcome of the opt-in active write probe (--active-write-probe) for one identity and share."""
+
+    path: str  # the share-relative name that was (or would have been) created
+    created: bool
+    cleaned: bool  # the file is gone again; False with created=True means it was LEFT BEHIND
+    status: str | None = None  # NT status of a refused create or of a failed cleanup
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one identity can do on one share, as measured by asking the server."""
+
+    connect: bool
+    status: str | None = None  # NT status of a refused tree connect (or of the identity's refused logon)
+    share_mask: str | None = None  # SMB2 TREE_CONNECT MaximalAccess, hex
+    root_mask: str | None = None  # MxAc on the share root, hex
+    root_status: str | None = None  # why the root could not be opened
+    list: bool = False  # a directory listing of the root worked
+    read: bool = False
+    write: bool = False  # add file / write data / add subdirectory
+    delete: bool = False
+    change_permissions: bool = False  # WRITE_DAC
+    take_ownership: bool = False  # WRITE_OWNER
+    route: str | None = (
+        None  # guest: guest_account | guest_fallback; a user the server mapped to guest: mapped_to_guest
+    )
+    probe: WriteProbe | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
-    """A share as the server lists it."""
+    """A share as the server lists it, and who can do what on it."""
 
     name: str
     type: str  # disk | printer | ipc | device
@@ -72,6 +106,23 @@ class Share:
     special: bool = False  # STYPE_SPECIAL (IPC$, C$, ADMIN$)
     path: str | None = None  # local path from level 502
     path_disclosed_to: str | None = None  # the least privileged identity that was told the path
+    access: dict[str, Access] = field(default_factory=dict)  # by identity label
+    share_sd: SecurityDescriptor | None = None  # share-level ACL (srvsvc level 502)
+    share_sd_error: str | None = None  # why share_sd is null
+    root_sd: SecurityDescriptor | None = None  # file-system ACL of the share root
+    root_sd_error: str | None = None
+    root_sd_read_as: str | None = None  # identity label that could read root_sd
+
+
+@dataclass(frozen=True, slots=True)
+class Logon:
+    """How one identity's data session on a host went."""
+
+    identity: str
+    accepted: bool
+    guest: bool = False  # the server gave a guest (or null) session
+    route: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +138,7 @@ class HostResult:
     posture: Posture | None = None
     shares: tuple[Share, ...] = ()
     enumeration: tuple[Enumeration, ...] = ()
+    logons: tuple[Logon, ...] = ()
     elapsed_s: float = 0.0
 
 

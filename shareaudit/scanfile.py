@@ -10,10 +10,41 @@ from typing import Any
 
 import cattrs
 
+from shareaudit.acl import Ace
 from shareaudit.errors import InputError
 from shareaudit.model import SCHEMA, ScanResult
 
 _converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def _ace_to_dict(ace: Ace) -> dict[str, Any]:
+    # Masks are written in hex, with their names, for people reading the JSON.
+    return {
+        "kind": ace.kind,
+        "flags": ace.flags,
+        "flag_names": list(ace.flag_names),
+        "mask": f"0x{ace.mask:08x}",
+        "rights": list(ace.rights),
+        "sid": ace.sid,
+        "name": ace.name,
+        "broad": ace.broad,
+    }
+
+
+def _ace_from_dict(data: dict[str, Any], _: type) -> Ace:
+    return Ace(
+        kind=data["kind"],
+        flags=int(data["flags"]),
+        flag_names=tuple(data["flag_names"]),
+        mask=int(data["mask"], 16),
+        sid=data["sid"],
+        name=data.get("name"),
+        broad=bool(data.get("broad", False)),
+    )
+
+
+_converter.register_unstructure_hook(Ace, _ace_to_dict)
+_converter.register_structure_hook(Ace, _ace_from_dict)
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:

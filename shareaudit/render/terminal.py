@@ -10,7 +10,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shareaudit.model import HostResult, ScanResult
+from shareaudit.model import Access, HostResult, ScanResult, Share
+
+LEGEND = (
+    "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  - refused"
+)
+_UNPRIVILEGED = {"anonymous", "guest"}
 
 
 def _flag(value: bool, bad_when: bool) -> Text:
@@ -53,9 +58,85 @@ def hosts_table(result: ScanResult) -> Table:
     return table
 
 
+def access_marks(access: Access | None, share: Share) -> str:
+    """R/W/D/P/O for what the identity may do; c for a printer or IPC connection; - when refused."""
+    if access is None:
+        return ""
+    if not access.connect:
+        return "-"
+    if share.type != "disk":
+        return "c"
+    flags = (
+        ("R", access.read),
+        ("W", access.write),
+        ("D", access.delete),
+        ("P", access.change_permissions),
+        ("O", access.take_ownership),
+    )
+    return "".join(mark for mark, granted in flags if granted) or "·"
+
+
+def _mark_style(marks: str, label: str) -> str:
+    if marks in ("", "-", "·"):
+        return "dim"
+    if label in _UNPRIVILEGED or any(m in marks for m in "PO"):
+        return "bold red" if marks != "c" and any(m in marks for m in "WDPO") else "yellow"
+    return "yellow" if "W" in marks else "green"
+
+
+def matrix_table(host: HostResult, labels: list[str]) -> Table:
+    """Shares as rows, identities as columns: who can do what, at a glance."""
+    table = Table(title=f"Access on {_host_label(host)}", title_justify="left")
+    table.add_column("share", no_wrap=True)
+    table.add_column("type")
+    for label in labels:
+        table.add_column(label, justify="center")
+    for share in host.shares:
+        name = Text(share.name)
+        cells = []
+        for label in labels:
+            marks = access_marks(share.access.get(label), share)
+            cells.append(Text(marks, style=_mark_style(marks, label)))
+        table.add_row(name, Text(share.type), *cells)
+    return table
+
+
+def leftover_probes(result: ScanResult) -> list[str]:
+    """UNC paths of write-probe files that could not be removed: the admin must delete them by hand."""
+    left = []
+    for host in result.hosts:
+        for share in host.shares:
+            for label, access in share.access.items():
+                if access.probe and access.probe.created and not access.probe.cleaned:
+                    left.append(f"\\\\{host.address}\\{share.name}\\{access.probe.path} (created as {label})")
+    return left
+
+
 def print_summary(result: ScanResult, console: Console) -> None:
-    """Print the scan summary."""
+    """Print the scan summary: hosts, then each host's access matrix."""
     console.print(hosts_table(result))
+    labels = [i.label for i in result.identities]
+    for host in result.hosts:
+        if any(share.access for share in host.shares):
+            console.print(matrix_table(host, labels))
+            for attempt in host.logons:
+                if not attempt.accepted:
+                    console.print(
+                        Text(f"  {attempt.identity}: logon refused ({attempt.status})", style="red")
+                    )
+                elif attempt.route == "mapped_to_guest":
+                    console.print(
+                        Text(f"  {attempt.identity}: unknown to the server, let in as guest", style="red")
+                    )
+    if any(host.shares for host in result.hosts):
+        console.print(Text(LEGEND, style="dim"))
+    if result.options.get("active_write_probe"):
+        console.print(
+            Text(
+                "Active write probe was ON: empty files were created and deleted in share roots.",
+                style="bold",
+            )
+        )
     for host in result.hosts:
         if host.error:
             console.print(Text(f"{_host_label(host)}: {host.error}", style="red"))

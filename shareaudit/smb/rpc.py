@@ -64,7 +64,8 @@ def error_name(code: int) -> str:
 RPC_FAILURES = (SessionError, DCERPCException, NetBIOSError, NetBIOSTimeout, OSError)
 
 
-def _rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
+def rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
+    """Translate an impacket RPC failure into a CollectError (denied, timeout or protocol)."""
     if isinstance(exc, NetBIOSTimeout | TimeoutError):
         return stalled(timeout_of(conn))
     if isinstance(exc, SessionError):
@@ -90,7 +91,7 @@ def bind(conn: SMBConnection, pipe: str, interface: Any) -> Iterator[Any]:
         dce.connect()
         dce.bind(interface)
     except RPC_FAILURES as exc:
-        raise _rpc_error(exc, f"cannot bind {pipe}", conn) from exc
+        raise rpc_error(exc, f"cannot bind {pipe}", conn) from exc
     try:
         yield dce
     finally:
@@ -125,7 +126,7 @@ def enum_shares(conn: SMBConnection, level: int) -> list[ShareEntry]:
         try:
             answer = srvs.hNetrShareEnum(dce, level)
         except RPC_FAILURES as exc:
-            raise _rpc_error(exc, f"NetrShareEnum level {level}", conn) from exc
+            raise rpc_error(exc, f"NetrShareEnum level {level}", conn) from exc
     buffer = answer["InfoStruct"]["ShareInfo"][f"Level{level}"]["Buffer"]
     return [_entry(info, level) for info in buffer]
 
@@ -136,7 +137,7 @@ def share_info_502(conn: SMBConnection, share: str) -> ShareEntry:
         try:
             answer = srvs.hNetrShareGetInfo(dce, share + "\x00", 502)
         except RPC_FAILURES as exc:
-            raise _rpc_error(exc, f"NetrShareGetInfo {share}", conn) from exc
+            raise rpc_error(exc, f"NetrShareGetInfo {share}", conn) from exc
     return _entry(answer["InfoStruct"]["ShareInfo502"], 502)
 
 
@@ -146,5 +147,5 @@ def server_comment(conn: SMBConnection) -> str | None:
         try:
             answer = srvs.hNetrServerGetInfo(dce, 101)
         except RPC_FAILURES as exc:
-            raise _rpc_error(exc, "NetrServerGetInfo", conn) from exc
+            raise rpc_error(exc, "NetrServerGetInfo", conn) from exc
     return _string(answer["InfoStruct"]["ServerInfo101"]["sv101_comment"]) or None

@@ -390,6 +390,23 @@ def down(quiet: bool = False) -> None:
         print("lab down")
 
 
+def reset_rpc(names: list[str]) -> None:
+    """Stop the RPC helpers of some personalities; smbd starts fresh ones on the next pipe open.
+
+    Samba 4.17's rpcd_classic worker, once it has answered srvsvc for an administrator, goes on
+    returning level-502 share ACLs to every later caller, anonymous included (measured in this lab).
+    Tests that assert what a non-administrator is told reset the workers first.
+    """
+    for p in PERSONALITIES:
+        if p.name in names:
+            for helper in ("samba-dcerpcd", "rpcd_"):
+                run(["pkill", "-TERM", "-f", f"{helper}.*--configfile={conf_path(p)}"], check=False)
+    patterns = [f"rpcd_classic.*--configfile={conf_path(p)}" for p in PERSONALITIES if p.name in names]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(run(["pgrep", "-f", pat], check=False).stdout for pat in patterns):
+        time.sleep(0.05)
+
+
 def status() -> int:
     for p in PERSONALITIES:
         state = "up" if port_open(p.address) else "down"
@@ -416,6 +433,8 @@ def main() -> int:
     sub.add_parser("up")
     sub.add_parser("down")
     sub.add_parser("status")
+    reset = sub.add_parser("reset-rpc", help="restart the RPC helpers of some personalities")
+    reset.add_argument("names", nargs="+", choices=[p.name for p in PERSONALITIES])
     serve_cmd = sub.add_parser("serve", help="prepare one personality and run its smbd in the foreground")
     serve_cmd.add_argument("name", choices=[p.name for p in PERSONALITIES])
     serve_cmd.add_argument("--address", default="0.0.0.0")
@@ -427,6 +446,8 @@ def main() -> int:
             down()
         elif args.command == "status":
             return status()
+        elif args.command == "reset-rpc":
+            reset_rpc(args.names)
         else:
             serve(args.name, args.address)
     except LabError as exc:
