@@ -403,7 +403,9 @@ def reset_rpc(names: list[str]) -> None:
                 run(["pkill", "-TERM", "-f", f"{helper}.*--configfile={conf_path(p)}"], check=False)
     patterns = [f"rpcd_classic.*--configfile={conf_path(p)}" for p in PERSONALITIES if p.name in names]
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(run(["pgrep", "-f", pat], check=False).stdout for pat in patterns):
+    while time.monotonic() < deadline and any(
+        run(["pgrep", "-f", pat], check=False).stdout for pat in patterns
+    ):
         time.sleep(0.05)
 
 
