@@ -14,19 +14,26 @@ from __future__ import annotations
 import getpass
 import socket
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from platformdirs import user_data_dir
 from rich.console import Console
 
 from shareaudit import __version__, scanfile
 from shareaudit.collect import ScanOptions, scan
+from shareaudit.crawl import CrawlBounds
 from shareaudit.errors import InputError, ShareauditError
 from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity, extra_identities
+from shareaudit.inventory import Inventory
 from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
+from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render.terminal import leftover_probes, print_summary
 from shareaudit.targets import parse_targets
+
+DEFAULT_BOUNDS = CrawlBounds()
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -121,6 +128,63 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Confirm write access by creating and deleting an empty file in each share root. "
     "Off by default: without it nothing is written.",
 )
+@click.option("--include-share", multiple=True, metavar="GLOB", help="Only these shares (repeatable).")
+@click.option("--exclude-share", multiple=True, metavar="GLOB", help="Never these shares (repeatable).")
+@click.option("--no-crawl", is_flag=True, help="Measure access only; do not walk shares for medical data.")
+@click.option("--max-depth", type=click.IntRange(0, 64), default=DEFAULT_BOUNDS.max_depth, show_default=True)
+@click.option(
+    "--max-entries",
+    type=click.IntRange(1),
+    default=DEFAULT_BOUNDS.max_entries,
+    show_default=True,
+    help="Per share.",
+)
+@click.option(
+    "--max-dir-entries",
+    type=click.IntRange(1),
+    default=DEFAULT_BOUNDS.max_dir_entries,
+    show_default=True,
+    help="Entries taken from one directory.",
+)
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(1),
+    default=DEFAULT_BOUNDS.time_budget,
+    show_default=True,
+    help="Seconds per share.",
+)
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(0),
+    default=DEFAULT_BOUNDS.rate,
+    show_default=True,
+    help="Requests per second per share walk (0: unlimited).",
+)
+@click.option("--no-sniff", is_flag=True, help="Classify by name only; never read file contents.")
+@click.option(
+    "--max-sniff",
+    type=click.IntRange(0),
+    default=DEFAULT_BOUNDS.max_sniff,
+    show_default=True,
+    help="Files per share whose first 4 KiB may be read.",
+)
+@click.option(
+    "--show-names",
+    is_flag=True,
+    help="Print file and directory names that look like patient data (redacted by default).",
+)
+@click.option(
+    "--inventory",
+    "inventory_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Stream every medical file found (redacted path, type, size) to this JSON Lines file.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SHAREAUDIT_DATA_DIR",
+    help="Where the redaction key (and the history) live. Default: the user data directory.",
+)
 @click.option("--strict", is_flag=True, help="Refuse to scan when any target entry is invalid.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def scan_command(
@@ -136,6 +200,19 @@ def scan_command(
     identity_specs: tuple[str, ...],
     identities_file: Path | None,
     active_write_probe: bool,
+    include_share: tuple[str, ...],
+    exclude_share: tuple[str, ...],
+    no_crawl: bool,
+    max_depth: int,
+    max_entries: int,
+    max_dir_entries: int,
+    time_budget: float,
+    max_rate: float,
+    no_sniff: bool,
+    max_sniff: int,
+    show_names: bool,
+    inventory_path: Path | None,
+    data_dir: Path | None,
     strict: bool,
     quiet: bool,
 ) -> int:
@@ -148,7 +225,28 @@ def scan_command(
     audit = audit_identity(user, domain, password_file, _prompt if sys.stdin.isatty() else None)
     builtin = [i for i, off in ((ANONYMOUS, no_anonymous), (GUEST, no_guest)) if not off]
     identities = [*([audit] if audit else []), *builtin, *extra_identities(identity_specs, identities_file)]
-    options = ScanOptions(timeout=timeout, max_hosts=max_hosts, active_write_probe=active_write_probe)
+    bounds = CrawlBounds(
+        max_depth=max_depth,
+        max_entries=max_entries,
+        max_dir_entries=max_dir_entries,
+        time_budget=time_budget,
+        rate=max_rate,
+        sniff=not no_sniff,
+        max_sniff=max_sniff,
+    )
+    data_dir = data_dir or Path(user_data_dir("shareaudit"))
+    redactor = Redactor(load_or_create_key(data_dir / "redaction.key"), show_names)
+    inventory = Inventory(inventory_path) if inventory_path else None
+    options = ScanOptions(
+        timeout=timeout,
+        max_hosts=max_hosts,
+        active_write_probe=active_write_probe,
+        crawl=None if no_crawl else bounds,
+        include_shares=include_share,
+        exclude_shares=exclude_share,
+        redactor=redactor,
+        on_medical=inventory.add if inventory else None,
+    )
 
     started = _now()
     order = {target: n for n, target in enumerate(target_list.targets)}
@@ -165,6 +263,12 @@ def scan_command(
                 "timeout": timeout,
                 "max_hosts": max_hosts,
                 "active_write_probe": active_write_probe,
+                "crawl": not no_crawl,
+                "sniff": not no_sniff and not no_crawl,
+                "show_names": show_names,
+                "bounds": asdict(bounds),
+                "include_shares": list(include_share),
+                "exclude_shares": list(exclude_share),
                 "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
             },
             input_problems=tuple(str(p) for p in target_list.problems),
@@ -176,6 +280,8 @@ def scan_command(
             if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
                 scanfile.write(result(), json_path)
     except KeyboardInterrupt:
+        if inventory:
+            inventory.close()
         if json_path:
             scanfile.write(result(_now()), json_path)
         click.echo(
@@ -183,6 +289,8 @@ def scan_command(
             err=True,
         )
         return EXIT_INTERRUPTED
+    if inventory:
+        inventory.close()
     final = result(_now())
     if json_path:
         scanfile.write(final, json_path)

@@ -9,16 +9,29 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from shareaudit.crawl import CrawlBounds, MedicalFile, ShareCrawl, share_selected
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.identities import ANONYMOUS, GUEST, Identity, IdentityKind
+from shareaudit.identities import ANONYMOUS, AUDIT_LABEL, GUEST, Identity, IdentityKind
 from shareaudit.matrix import measure_host_access
-from shareaudit.model import Access, Enumeration, HostResult, Logon, Posture, ServerInfo, SessionProbe, Share
-from shareaudit.smb import logon, negotiate, rpc
+from shareaudit.model import (
+    Access,
+    Content,
+    Enumeration,
+    HostResult,
+    Logon,
+    Posture,
+    ServerInfo,
+    SessionProbe,
+    Share,
+)
+from shareaudit.redact import Redactor
+from shareaudit.smb import access as smb_access
+from shareaudit.smb import client, logon, negotiate, rpc
 from shareaudit.targets import Target
 
 
@@ -29,6 +42,11 @@ class ScanOptions:
     timeout: float = 5.0  # seconds, per connection attempt and per request
     max_hosts: int = 16  # hosts in flight at once
     active_write_probe: bool = False  # opt-in: create and delete a file to confirm write access
+    crawl: CrawlBounds | None = None  # None: do not walk shares
+    include_shares: tuple[str, ...] = ()  # globs; applied before any connection to a share
+    exclude_shares: tuple[str, ...] = ()
+    redactor: Redactor | None = None  # required when crawling
+    on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
 
 
 class Progress(Protocol):
@@ -64,6 +82,7 @@ class _HostState:
     refused_logons: list[CollectError] = field(default_factory=list)  # named accounts the server refused
     logons: list[Logon] = field(default_factory=list)
     share_sds: dict[str, bytes] = field(default_factory=dict)  # share name -> level-502 SD (admins only)
+    matrix: dict[str, Identity] = field(default_factory=dict)  # label -> identity as used on this host
 
     def posture(self) -> Posture | None:
         if self.negotiated is None:
@@ -222,11 +241,15 @@ def _measure_access(state: _HostState, identities: Sequence[Identity], options: 
                 continue
             identity, routes[identity.label] = guest
         matrix.append(identity)
+        state.matrix[identity.label] = identity
+    selected = [
+        s for s in state.shares if share_selected(s.name, options.include_shares, options.exclude_shares)
+    ]
     measured = measure_host_access(
         state.address,
         state.target.port,
         matrix,
-        state.shares,
+        selected,
         state.share_sds,
         routes,
         options.timeout,
@@ -235,13 +258,86 @@ def _measure_access(state: _HostState, identities: Sequence[Identity], options: 
     )
     state.logons.extend(measured.logons)
     state.refused_logons.extend(measured.refused_users)
+    done = {share.name: share for share in measured.shares}
+    refused_access = {label: _refused_access(status) for label, status in refused.items()}
     state.shares = tuple(
-        replace(
-            share,
-            access={**share.access, **{label: _refused_access(status) for label, status in refused.items()}},
-        )
-        for share in measured.shares
+        replace(done[s.name], access={**done[s.name].access, **refused_access})
+        if s.name in done
+        else replace(s, excluded=True)
+        for s in state.shares
     )
+
+
+# Who walks a share: the least privileged identity that can read it, because what matters is what
+# *that* identity reaches; the audit account only where nobody else can read.
+_CRAWL_ORDER = {IdentityKind.ANONYMOUS: 0, IdentityKind.GUEST: 1, IdentityKind.USER: 2}
+
+
+def _crawler_for(share: Share, identities: dict[str, Identity]) -> Identity | None:
+    readers = [
+        identities[label]
+        for label, access in share.access.items()
+        if label in identities and access.read and access.list
+    ]
+    if not readers:
+        return None
+    return min(readers, key=lambda i: (i.label == AUDIT_LABEL, _CRAWL_ORDER[i.kind]))
+
+
+def _crawl_shares(state: _HostState, options: ScanOptions) -> None:
+    """Walk every readable disk share as its least privileged reader, one session per identity."""
+    sessions: dict[str, client.SmbSession] = {}
+    crawled = []
+    try:
+        for share in state.shares:
+            identity = (
+                _crawler_for(share, state.matrix) if share.type == "disk" and not share.excluded else None
+            )
+            if identity is None:
+                crawled.append(share)
+                continue
+            crawled.append(replace(share, content=_crawl_one(state, share, identity, sessions, options)))
+    finally:
+        for smb in sessions.values():
+            smb.close()
+    state.shares = tuple(crawled)
+
+
+def _crawl_one(
+    state: _HostState,
+    share: Share,
+    identity: Identity,
+    sessions: dict[str, client.SmbSession],
+    options: ScanOptions,
+) -> Content:
+    """One share's walk; a failure is recorded in its Content and the next share goes on."""
+    if options.crawl is None or options.redactor is None:
+        raise ValueError("crawling needs bounds and a redactor")
+    sink = None
+    if options.on_medical is not None:
+        report, host = options.on_medical, state.target.spec
+
+        def sink(found: MedicalFile) -> None:
+            report(host, share.name, found)
+
+    try:
+        if identity.label not in sessions:
+            sessions[identity.label] = client.open_session(
+                state.address, state.target.port, identity, options.timeout
+            )
+        tree = smb_access.connect_tree(sessions[identity.label], share.name, options.timeout)
+        if isinstance(tree, str):
+            return Content(identity.label, 0, 0, 0, False, False, 0.0, error=f"tree connect refused: {tree}")
+        try:
+            walk = ShareCrawl(tree, identity.label, options.crawl, options.redactor, options.timeout, sink)
+            return walk.run()
+        finally:
+            tree.disconnect()
+    except CollectError as exc:
+        dead = sessions.pop(identity.label, None)  # a broken connection is not reused
+        if dead is not None:
+            dead.close()
+        return Content(identity.label, 0, 0, 0, True, False, 0.0, error=str(exc))
 
 
 def _refused_access(status: str) -> Access:
@@ -264,6 +360,8 @@ def scan_host(target: Target, identities: Sequence[Identity], options: ScanOptio
         _probe_sessions(state, options.timeout)
         _enumerate_shares(state, identities, options.timeout)
         _measure_access(state, identities, options)
+        if options.crawl is not None:
+            _crawl_shares(state, options)
     except CollectError as exc:
         return state.result(time.monotonic() - started, exc)
     return state.result(time.monotonic() - started)

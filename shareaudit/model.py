@@ -96,6 +96,57 @@ class Access:
 
 
 @dataclass(frozen=True, slots=True)
+class MedicalCount:
+    """How much of one medical file type a share holds."""
+
+    count: int
+    bytes: int
+    confidence: str  # strongest confidence seen for this type: strong | medium | weak
+
+
+@dataclass(frozen=True, slots=True)
+class StudyStore:
+    """A directory that holds an imaging study set: a DICOMDIR, or many DICOM files."""
+
+    path: str  # share-relative, redacted
+    kind: str  # dicomdir | dicom_directory
+    files: int
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySummary:
+    """Medical files found in one directory (the directories with the most are kept)."""
+
+    path: str  # share-relative, redacted
+    medical: dict[str, int]  # type id -> count
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What a bounded walk of a share found, as the identity that walked it. Nothing read is kept."""
+
+    crawled_as: str  # identity label
+    entries_seen: int
+    dirs_seen: int
+    denied_dirs: int
+    truncated: bool  # a bound stopped the walk
+    estimated: bool  # counts below are extrapolated from what was seen
+    elapsed_s: float
+    medical: dict[str, MedicalCount] = field(default_factory=dict)  # type id -> count, bytes, confidence
+    study_stores: tuple[StudyStore, ...] = ()
+    samples: tuple[str, ...] = ()  # redacted share-relative paths of medical files
+    bounds_hit: tuple[str, ...] = ()  # which bounds stopped the walk: depth, entries, dir_entries, time
+    files_seen: int = 0
+    bytes_seen: int = 0
+    sniffed: int = 0  # files whose first bytes were read to decide their type
+    newest: str | None = None  # ISO time of the newest medical file
+    oldest: str | None = None
+    directories: tuple[DirectorySummary, ...] = ()
+    error: str | None = None  # why the walk stopped early, if it failed
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
     """A share as the server lists it, and who can do what on it."""
 
@@ -112,6 +163,8 @@ class Share:
     root_sd: SecurityDescriptor | None = None  # file-system ACL of the share root
     root_sd_error: str | None = None
     root_sd_read_as: str | None = None  # identity label that could read root_sd
+    content: Content | None = None  # null when the share was not walked
+    excluded: bool = False  # left out by --include-share/--exclude-share: never connected to
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +214,28 @@ class Tool:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """Something wrong (or worth knowing), why it matters, how we know, and how to fix it.
+
+    `id` is a stable fingerprint of rule + host + share + identity + path: the same exposure in two runs
+    has the same id, whatever else changed.
+    """
+
+    id: str
+    rule: str
+    severity: str  # critical | high | medium | low | info
+    title: str
+    host: str
+    share: str | None = None
+    identity: str | None = None
+    path: str | None = None  # redacted, share-relative, when the finding is about a path
+    evidence: str = ""
+    why: str = ""
+    remediation: dict[str, list[str]] = field(default_factory=dict)  # platform -> steps
+    platform: str | None = None  # the platform detected for the host (shown first)
+
+
+@dataclass(frozen=True, slots=True)
 class ScanResult:
     """The scan result document."""
 
@@ -171,4 +246,5 @@ class ScanResult:
     identities: tuple[IdentityInfo, ...] = ()
     options: dict[str, object] = field(default_factory=dict)
     input_problems: tuple[str, ...] = ()  # target-list lines that were skipped
+    findings: tuple[Finding, ...] = ()
     schema: str = SCHEMA

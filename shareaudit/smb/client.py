@@ -39,9 +39,14 @@ REFUSALS = (SMBResponseException,)
 _STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
 
 
+def status_text(code: int) -> str:
+    """An NT status code by name (STATUS_ACCESS_DENIED), or in hex when unknown."""
+    return str(_STATUS_NAMES.get(code, f"0x{code:08x}"))
+
+
 def status_name(exc: SMBResponseException) -> str:
-    """STATUS_ACCESS_DENIED and friends, from an smbprotocol response error."""
-    return str(_STATUS_NAMES.get(exc.status, f"0x{exc.status:08x}"))
+    """The NT status of an smbprotocol response error, by name."""
+    return status_text(int(exc.status))
 
 
 class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped

@@ -1,0 +1,372 @@
+"""Sample, don't hoover: a bounded walk of one share that finds medical data and keeps no content.
+
+The walk is breadth first, in batches of directories listed in parallel (smb/walk.py). Every file name
+is classified (classify/); names that cannot decide have their first 4 KiB read (at most
+`max_sniff` per share), and ZIP archives their central directory. Nothing read is kept beyond the
+type decision. What is kept is bounded whatever the share's size: counts per type, the directories
+with the most medical files, study stores, a few redacted samples. Each medical file found is also
+handed to `on_medical` as it is found, so a caller can stream an inventory to disk.
+
+When a bound stops the walk, the counts are extrapolated from what was seen (directories found but
+not listed times the mean entries per listed directory) and marked as estimates.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shareaudit.classify import (
+    HEAD_LIMIT,
+    ArchiveFormat,
+    CentralDirectoryRead,
+    NameOutcome,
+    NameVerdict,
+    Verdict,
+    ZipListing,
+    classify_archive,
+    classify_name,
+    parse_central_directory,
+    parse_zip_tail,
+    resolve,
+    sniff,
+    zip_tail_range,
+)
+from shareaudit.model import Content, DirectorySummary, MedicalCount, StudyStore
+from shareaudit.redact import Redactor
+from shareaudit.smb.access import Tree
+from shareaudit.smb.walk import Entry, RateLimit, Walker
+
+_RANK = {"weak": 0, "medium": 1, "strong": 2}
+SAMPLES = 10  # redacted example paths kept per share
+TOP_DIRECTORIES = 20  # directories with the most medical files kept per share
+STUDY_DIRECTORY_MIN = 10  # a directory with this many DICOM files is an imaging study store
+TRACKED_DIRECTORIES = 20_000  # per-directory counts kept in memory, whatever the share's size
+_DICOM_TYPES = frozenset({"dicom", "dicom_ecg"})  # images and waveforms; the DICOMDIR is the index
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlBounds:
+    """How far a walk may go; every bound is configurable from the command line and the config file."""
+
+    max_depth: int = 12
+    max_entries: int = 200_000  # per share
+    max_dir_entries: int = 20_000  # entries taken from one directory
+    time_budget: float = 300.0  # seconds per share
+    rate: float = 1000.0  # requests per second per share walk; 0 = unlimited
+    sniff: bool = True
+    max_sniff: int = 5_000  # files per share whose first bytes may be read
+    in_flight: int = 16  # compounds outstanding at once
+
+
+@dataclass(frozen=True, slots=True)
+class MedicalFile:
+    """One medical file as it may leave the walk: redacted path, type, size, time. No content."""
+
+    path: str
+    type_id: str
+    confidence: str
+    size: int
+    mtime: float
+
+
+MedicalSink = Callable[[MedicalFile], None]
+
+
+@dataclass
+class _Tally:
+    """Running aggregates of one walk; bounded in memory."""
+
+    redactor: Redactor
+    on_medical: MedicalSink | None
+    entries: int = 0
+    files: int = 0
+    dirs: int = 0
+    denied: int = 0
+    bytes: int = 0
+    sniffed: int = 0
+    medical: dict[str, list[int]] = field(default_factory=dict)  # type -> [count, bytes, best rank]
+    per_dir: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_dir_bytes: dict[str, int] = field(default_factory=dict)
+    dicomdirs: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+    newest: float = 0.0
+    oldest: float = 0.0
+
+    def add(self, directory: str, entry: Entry, verdict: Verdict) -> None:
+        path = f"{directory}\\{entry.name}" if directory else entry.name
+        type_id, confidence = verdict.type_id, verdict.confidence.value
+        count = self.medical.setdefault(type_id, [0, 0, 0])
+        count[0] += 1
+        count[1] += entry.size
+        count[2] = max(count[2], _RANK[confidence])
+        if directory in self.per_dir or len(self.per_dir) < TRACKED_DIRECTORIES:
+            types = self.per_dir.setdefault(directory, {})
+            types[type_id] = types.get(type_id, 0) + 1
+            self.per_dir_bytes[directory] = self.per_dir_bytes.get(directory, 0) + entry.size
+        if type_id == "dicomdir" and len(self.dicomdirs) < TRACKED_DIRECTORIES:
+            self.dicomdirs.append(directory)
+        redacted = self.redactor.path(path, type_id)
+        if len(self.samples) < SAMPLES:
+            self.samples.append(redacted)
+        if entry.mtime:
+            self.newest = max(self.newest, entry.mtime)
+            self.oldest = min(self.oldest, entry.mtime) if self.oldest else entry.mtime
+        if self.on_medical:
+            self.on_medical(MedicalFile(redacted, type_id, confidence, entry.size, entry.mtime))
+
+
+def _iso(timestamp: float) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}\\{name}" if directory else name
+
+
+def _study_stores(tally: _Tally) -> tuple[StudyStore, ...]:
+    stores: list[StudyStore] = []
+    for directory in sorted(set(tally.dicomdirs)):
+        files = sum(
+            sum(n for t, n in types.items() if t in _DICOM_TYPES)
+            for path, types in tally.per_dir.items()
+            if path == directory or path.startswith(directory + "\\") or not directory
+        )
+        stores.append(
+            StudyStore(tally.redactor.path(directory, None) if directory else "", "dicomdir", files)
+        )
+    for path, types in tally.per_dir.items():
+        dicom = sum(n for t, n in types.items() if t in _DICOM_TYPES)
+        covered = any(path == d or path.startswith(d + "\\") or not d for d in tally.dicomdirs)
+        if dicom >= STUDY_DIRECTORY_MIN and not covered:
+            stores.append(StudyStore(tally.redactor.path(path, None), "dicom_directory", dicom))
+    return tuple(stores)
+
+
+def _directories(tally: _Tally) -> tuple[DirectorySummary, ...]:
+    top = heapq.nlargest(TOP_DIRECTORIES, tally.per_dir.items(), key=lambda item: sum(item[1].values()))
+    return tuple(
+        DirectorySummary(tally.redactor.path(path, None), dict(types), tally.per_dir_bytes.get(path, 0))
+        for path, types in top
+    )
+
+
+@dataclass
+class _WalkState:
+    """Progress of one walk, and what it knows exists but did not take."""
+
+    stopped: bool = False
+    listed_dirs: int = 0
+    listed_entries: int = 0
+    unseen_entries: int = 0
+    unlisted_dirs: int = 0
+
+
+class ShareCrawl:
+    """One bounded walk of one share as one identity."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        identity: str,
+        bounds: CrawlBounds,
+        redactor: Redactor,
+        timeout: float,
+        on_medical: MedicalSink | None = None,
+    ) -> None:
+        self.walker = Walker(tree, RateLimit(bounds.rate), timeout, bounds.in_flight)
+        self.identity = identity
+        self.bounds = bounds
+        self.tally = _Tally(redactor, on_medical)
+        self.bounds_hit: list[str] = []
+        self.sniff_queue: list[tuple[str, Entry, NameVerdict]] = []  # (directory, entry, name verdict)
+        self.zip_queue: list[tuple[str, Entry, NameVerdict]] = []
+
+    def _hit(self, bound: str) -> None:
+        if bound not in self.bounds_hit:
+            self.bounds_hit.append(bound)
+
+    def _classify(self, directory: str, entry: Entry) -> None:
+        path = _join(directory, entry.name)
+        verdict = classify_name(path)
+        if verdict.outcome is NameOutcome.MEDICAL and verdict.verdict is not None:
+            self.tally.add(directory, entry, verdict.verdict)
+        elif verdict.outcome is NameOutcome.SNIFF:
+            self._defer(self.sniff_queue, directory, entry, verdict)
+        elif verdict.outcome is NameOutcome.ARCHIVE:
+            if verdict.archive is ArchiveFormat.ZIP and self.bounds.sniff:
+                self._defer(self.zip_queue, directory, entry, verdict)
+            else:
+                self._settle(directory, entry, verdict, None, read=False)
+
+    def _defer(
+        self, queue: list[tuple[str, Entry, NameVerdict]], directory: str, entry: Entry, verdict: NameVerdict
+    ) -> None:
+        if (
+            self.bounds.sniff
+            and self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) < self.bounds.max_sniff
+        ):
+            queue.append((directory, entry, verdict))
+        else:
+            if self.bounds.sniff:
+                self._hit("sniff")
+            self._settle(directory, entry, verdict, None, read=False)
+
+    def _settle(
+        self, directory: str, entry: Entry, name: NameVerdict, content: Verdict | None, read: bool
+    ) -> None:
+        verdict = resolve(name, content, content_read=read)
+        if verdict is not None:
+            self.tally.add(directory, entry, verdict)
+
+    def _drain_sniffs(self) -> None:
+        queue, self.sniff_queue = self.sniff_queue, []
+        paths = [_join(d, e.name) for d, e, _ in queue]
+        heads = dict(self.walker.read_heads(paths, HEAD_LIMIT))
+        for (directory, entry, name), path in zip(queue, paths, strict=True):
+            head = heads.get(path)
+            read = isinstance(head, bytes)
+            self.tally.sniffed += 1 if read else 0
+            self._settle(directory, entry, name, sniff(head, path) if isinstance(head, bytes) else None, read)
+
+    def _drain_zips(self) -> None:
+        queue, self.zip_queue = self.zip_queue, []
+        ranges = []
+        for directory, entry, _ in queue:
+            window = zip_tail_range(entry.size)
+            ranges.append((_join(directory, entry.name), window.offset, window.length))
+        tails = dict(self.walker.read_ranges(ranges))
+        for directory, entry, name in queue:
+            path = _join(directory, entry.name)
+            tail = tails.get(path)
+            content = None
+            if isinstance(tail, bytes):
+                self.tally.sniffed += 1
+                parsed = parse_zip_tail(tail, entry.size)
+                if isinstance(parsed, CentralDirectoryRead):
+                    # The central directory lies before the tail: one more bounded read.
+                    more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
+                    directory_bytes = more.get(path)
+                    if isinstance(directory_bytes, bytes):
+                        parsed = parse_central_directory(directory_bytes, parsed.entries)
+                if isinstance(parsed, ZipListing):
+                    content = classify_archive(parsed.names)
+            self._settle(directory, entry, name, content, isinstance(tail, bytes))
+
+    def run(self) -> Content:
+        """Walk the share within the bounds and return what was found."""
+        started = time.monotonic()
+        deadline = started + self.bounds.time_budget
+        pending: list[tuple[str, int]] = [("", 0)]  # (directory, depth)
+        walk = _WalkState()
+        while pending and not walk.stopped:
+            batch_size = max(1, self.bounds.in_flight * 2)
+            batch, pending = pending[:batch_size], pending[batch_size:]
+            depth_of = dict(batch)
+            for listing in self.walker.list_directories([path for path, _ in batch]):
+                if listing.status is not None:
+                    self.tally.denied += 1
+                    continue
+                if listing.partial:
+                    listing = self.walker.list_directory_fully(listing.path)
+                self._take(listing.path, depth_of[listing.path], listing.entries, pending, walk)
+            if len(self.sniff_queue) >= self.bounds.in_flight * 4 or not pending or walk.stopped:
+                self._drain_sniffs()
+            if len(self.zip_queue) >= self.bounds.in_flight or not pending or walk.stopped:
+                self._drain_zips()
+            if time.monotonic() > deadline and pending and not walk.stopped:
+                self._hit("time")
+                walk.stopped = True
+        self._drain_sniffs()
+        self._drain_zips()
+        if walk.stopped:
+            walk.unlisted_dirs += len(pending)
+        return self._content(time.monotonic() - started, walk)
+
+    def _take(
+        self,
+        directory: str,
+        depth: int,
+        entries: tuple[Entry, ...],
+        pending: list[tuple[str, int]],
+        walk: _WalkState,
+    ) -> None:
+        """Count and classify one directory's entries, within the bounds."""
+        walk.listed_dirs += 1
+        walk.listed_entries += len(entries)
+        if len(entries) > self.bounds.max_dir_entries:
+            self._hit("dir_entries")
+            walk.unseen_entries += len(entries) - self.bounds.max_dir_entries
+            entries = entries[: self.bounds.max_dir_entries]
+        for index, entry in enumerate(entries):
+            if walk.stopped or self.tally.entries >= self.bounds.max_entries:
+                if not walk.stopped:
+                    self._hit("entries")
+                    walk.stopped = True
+                rest = entries[index:]  # listed but not taken: known to exist, counted for the estimate
+                walk.unseen_entries += len(rest)
+                walk.unlisted_dirs += sum(1 for e in rest if e.is_dir)
+                return
+            self.tally.entries += 1
+            if entry.is_dir:
+                self.tally.dirs += 1
+                if entry.reparse:
+                    continue  # a link: never followed out of the share
+                if depth + 1 > self.bounds.max_depth:
+                    self._hit("depth")
+                    walk.unlisted_dirs += 1
+                    continue
+                pending.append((_join(directory, entry.name), depth + 1))
+            else:
+                self.tally.files += 1
+                self.tally.bytes += entry.size
+                self._classify(directory, entry)
+
+    def _content(self, elapsed: float, walk: _WalkState) -> Content:
+        tally = self.tally
+        # Extrapolate: entries listed but not taken, plus directories found but not listed times the
+        # mean entries of a listed directory; medical counts scale with the share's estimated size.
+        factor = 1.0
+        if tally.entries and (walk.unseen_entries or walk.unlisted_dirs):
+            mean = walk.listed_entries / walk.listed_dirs if walk.listed_dirs else 0.0
+            factor = (tally.entries + walk.unseen_entries + walk.unlisted_dirs * mean) / tally.entries
+        estimated = factor > 1.0
+        medical = {
+            type_id: MedicalCount(round(c * factor), round(b * factor), _confidence(rank))
+            for type_id, (c, b, rank) in sorted(tally.medical.items())
+        }
+        return Content(
+            crawled_as=self.identity,
+            entries_seen=tally.entries,
+            dirs_seen=tally.dirs,
+            denied_dirs=tally.denied,
+            truncated=bool(self.bounds_hit),
+            estimated=estimated,
+            elapsed_s=round(elapsed, 3),
+            medical=medical,
+            study_stores=_study_stores(tally),
+            samples=tuple(tally.samples),
+            bounds_hit=tuple(self.bounds_hit),
+            files_seen=tally.files,
+            bytes_seen=tally.bytes,
+            sniffed=tally.sniffed,
+            newest=_iso(tally.newest),
+            oldest=_iso(tally.oldest),
+            directories=_directories(tally),
+        )
+
+
+def _confidence(rank: int) -> str:
+    return next(name for name, value in _RANK.items() if value == rank)
+
+
+def share_selected(name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether --include-share / --exclude-share globs (case-insensitive) let this share through."""
+    lowered = name.lower()
+    if include and not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in include):
+        return False
+    return not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in exclude)
