@@ -17,18 +17,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from smbprotocol.connection import Request
 from smbprotocol.exceptions import SMBException, SMBResponseException
 from smbprotocol.header import NtStatus
-from smbprotocol.open import (
-    CreateDisposition,
-    FileInformationClass,
-    ImpersonationLevel,
-    ShareAccess,
-    SMB2CloseRequest,
-    SMB2CreateRequest,
-    SMB2QueryDirectoryRequest,
-    SMB2ReadRequest,
-)
+from smbprotocol.open import CreateDisposition, ShareAccess
 
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.smb.access import Tree
@@ -50,6 +42,17 @@ LIST_BUFFER = 65536
 _RELATED_FILE_ID = b"\xff" * 16
 _SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
 _ENTRY = struct.Struct("<IIqqqqqqII")  # FileDirectoryInformation up to FileNameLength
+# [MS-SMB2] 2.2.1.2 sync header, and the fixed parts of the requests sent here.
+_HEADER = struct.Struct("<4sHHIHHIIQIIQ16s")
+_CREATE = struct.Struct("<HBBIQQIIIIIHHII")
+_QUERY = struct.Struct("<HBBI16sHHI")
+_CLOSE = struct.Struct("<HHI16s")
+_READ = struct.Struct("<HBBIQ16sIIIHH")
+_CMD_CREATE, _CMD_CLOSE, _CMD_READ, _CMD_QUERY_DIRECTORY = 0x0005, 0x0006, 0x0008, 0x000E
+_FLAG_RELATED, _FLAG_SIGNED = 0x00000004, 0x00000008
+_FILE_DIRECTORY_INFORMATION = 0x01  # [MS-FSCC] 2.4.10
+_EXTRA_CREDITS = 2  # ask for a little more than each message costs, so the window grows to the pipeline
+_CHAIN_CREDITS = 4  # credits one compound needs (a zip tail read may need two for its READ)
 _FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601 to 1970
 
 
@@ -121,6 +124,41 @@ class RateLimit:
             time.sleep(wait)
 
 
+def _charge(payload: int) -> int:
+    """Credits a request with this much payload costs ([MS-SMB2] 3.1.5.2)."""
+    return max(1, (payload - 1) // 65536 + 1)
+
+
+class _Value:
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def get_value(self) -> int:
+        return self.value
+
+
+class _HeaderView:
+    """What smbprotocol's receiver reads from a pending request's header (id, command, reserved, tree)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, message_id: int, command: int, tree_id: int) -> None:
+        self.fields = {
+            "message_id": _Value(message_id),
+            "command": _Value(command),
+            "reserved": _Value(0),
+            "tree_id": _Value(tree_id),
+        }
+
+    def __getitem__(self, key: str) -> _Value:
+        return self.fields[key]
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self.fields[key] = _Value(value)
+
+
 def _smb_path(path: str) -> bytes:
     return path.replace("/", "\\").encode("utf-16-le")
 
@@ -141,50 +179,110 @@ class Walker:
         window = self.connection.sequence_window
         return int(window["high"] - window["low"])
 
-    def _create(self, path: str, access: int, options: int) -> SMB2CreateRequest:
-        create = SMB2CreateRequest()
-        create["impersonation_level"] = ImpersonationLevel.Impersonation
-        create["desired_access"] = access
-        create["file_attributes"] = 0
-        create["share_access"] = _SHARE_ALL
-        create["create_disposition"] = CreateDisposition.FILE_OPEN
-        create["create_options"] = options | FILE_OPEN_REPARSE_POINT
-        create["buffer_path"] = _smb_path(path) if path else b"\x00\x00"
-        return create
+    def _create(self, path: str, access: int, options: int) -> tuple[int, bytes, int]:
+        # [MS-SMB2] 2.2.13 SMB2 CREATE Request: FILE_OPEN only, never create or overwrite.
+        name = _smb_path(path)
+        body = _CREATE.pack(
+            57,
+            0,
+            0,
+            2,
+            0,
+            0,
+            access,
+            0,
+            _SHARE_ALL,
+            CreateDisposition.FILE_OPEN,
+            options | FILE_OPEN_REPARSE_POINT,
+            64 + _CREATE.size,
+            len(name),
+            0,
+            0,
+        )
+        return _CMD_CREATE, body + (name or b"\x00"), 1
 
-    def _query(self) -> SMB2QueryDirectoryRequest:
-        query = SMB2QueryDirectoryRequest()
-        query["file_information_class"] = FileInformationClass.FILE_DIRECTORY_INFORMATION
-        query["file_id"] = _RELATED_FILE_ID
-        query["output_buffer_length"] = LIST_BUFFER
-        query["buffer"] = "*".encode("utf-16-le")
-        return query
+    def _query(self, file_id: bytes = _RELATED_FILE_ID) -> tuple[int, bytes, int]:
+        # [MS-SMB2] 2.2.33 SMB2 QUERY_DIRECTORY Request, FileDirectoryInformation, pattern "*".
+        pattern = "*".encode("utf-16-le")
+        body = _QUERY.pack(
+            33, _FILE_DIRECTORY_INFORMATION, 0, 0, file_id, 64 + _QUERY.size, len(pattern), LIST_BUFFER
+        )
+        return _CMD_QUERY_DIRECTORY, body + pattern, _charge(LIST_BUFFER)
 
-    def _close(self) -> SMB2CloseRequest:
-        close = SMB2CloseRequest()
-        close["file_id"] = _RELATED_FILE_ID
-        return close
+    def _close(self, file_id: bytes = _RELATED_FILE_ID) -> tuple[int, bytes, int]:
+        # [MS-SMB2] 2.2.15 SMB2 CLOSE Request
+        return _CMD_CLOSE, _CLOSE.pack(24, 0, 0, file_id), 1
 
-    def _read(self, offset: int, length: int) -> SMB2ReadRequest:
-        read = SMB2ReadRequest()
-        read["length"] = length
-        read["offset"] = offset
-        read["file_id"] = _RELATED_FILE_ID
-        read["padding"] = b"\x50"
-        return read
+    def _read(self, offset: int, length: int) -> tuple[int, bytes, int]:
+        # [MS-SMB2] 2.2.19 SMB2 READ Request
+        body = _READ.pack(49, 0x50, 0, length, offset, _RELATED_FILE_ID, 0, 0, 0, 0, 0) + b"\x00"
+        return _CMD_READ, body, _charge(length)
 
-    def _send(self, messages: list[object]) -> list[object]:
-        # Each message costs at least one credit; wait for answers rather than overdraw the window.
+    def _send(self, messages: list[tuple[int, bytes, int]]) -> list[object]:
+        """Send one chain of messages as a compound, related when it has more than one message.
+
+        Packed here with struct: smbprotocol's generic structures cost more CPU than the exchange
+        itself. Message ids, credits, signing, encryption and the request table are smbprotocol's own,
+        so its receiver thread routes the answers as usual.
+        """
         self.rate.take(1)
+        conn = self.connection
+        session = self.tree.session
+        sign = bool(session.signing_required and session.signing_key)
+        chain: list[bytes] = []
+        requests: list[object] = []
         try:
-            return list(self.connection.send_compound(messages, self.sid, self.tid, related=True))
+            for index, (command, body, charge) in enumerate(messages):
+                last = index == len(messages) - 1
+                size = 64 + len(body)
+                padding = 0 if last else (8 - size % 8) % 8
+                with conn.sequence_lock:
+                    window = conn.sequence_window
+                    if window["high"] - window["low"] < charge:
+                        raise CollectError(FailureKind.PROTOCOL, "out of credits")
+                    message_id = window["low"]
+                    window["low"] += charge
+                flags = (_FLAG_RELATED if index else 0) | (_FLAG_SIGNED if sign else 0)
+                header = _HEADER.pack(
+                    b"\xfeSMB",
+                    64,
+                    charge,
+                    0,
+                    command,
+                    charge + _EXTRA_CREDITS,
+                    flags,
+                    0 if last else size + padding,
+                    message_id,
+                    0,
+                    self.tid,
+                    self.sid,
+                    b"\x00" * 16,
+                )
+                packet = header + body + b"\x00" * padding
+                if sign:
+                    signature = conn._generate_signature(
+                        packet, session.signing_key, message_id, False, command
+                    )
+                    packet = packet[:48] + signature + packet[64:]
+                chain.append(packet)
+                request = Request(_HeaderView(message_id, command, self.tid), None, conn, self.sid)
+                conn.outstanding_requests[message_id] = request
+                requests.append(request)
+            data = b"".join(chain)
+            if session.encrypt_data or self.tree.encrypt_data:
+                data = conn._encrypt(data, session)
+            conn._check_worker_running()
+            transport = conn.transport
+            with transport._sock_lock:
+                transport._sock.sendall(struct.pack(">I", len(data)) + data)
         except (SMBException, OSError, ValueError) as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
+        return requests
 
     def _answer(self, request: object) -> tuple[int, bytes]:
         """(NT status, data) of one response; a refusal is an answer, a dead server an error."""
         try:
-            response = self.connection.receive(request, timeout=self.timeout)
+            response = self.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
         except SMBResponseException as exc:
             return int(exc.status), b""
         except (SMBException, OSError, ValueError) as exc:
@@ -196,7 +294,7 @@ class Walker:
         pending: list[tuple[str, list[object]]] = []
         queue = list(items)
         while queue or pending:
-            while queue and len(pending) < self.in_flight and self._credits() >= 5:
+            while queue and len(pending) < self.in_flight and self._credits() >= _CHAIN_CREDITS:
                 item = queue.pop(0)
                 pending.append((item, self._send(build(item))))  # type: ignore[operator]
             if not pending:  # no credits at all: nothing outstanding will bring any
@@ -209,23 +307,19 @@ class Walker:
 
         def build(path: str) -> list[object]:
             access = FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE
-            return [
-                self._create(path, access, FILE_DIRECTORY_FILE),
-                self._query(),
-                self._query(),
-                self._close(),
-            ]
+            # One query: an entry is at most 574 bytes, so a buffer with 1 KiB left over held them all.
+            return [self._create(path, access, FILE_DIRECTORY_FILE), self._query(), self._close()]
 
         def parse(path: str, answers: list[tuple[int, bytes]]) -> Listing:
-            (create_status, _), (first_status, first), (second_status, second), _ = answers
+            (create_status, _), (status, data), _ = answers
             if create_status != NtStatus.STATUS_SUCCESS:
                 return Listing(path, status=status_text(create_status))
-            entries: list[Entry] = []
-            for status, data in ((first_status, first), (second_status, second)):
-                if status == NtStatus.STATUS_SUCCESS:
-                    entries.extend(parse_directory_information(_query_buffer(data)))
-            partial = second_status == NtStatus.STATUS_SUCCESS  # the directory did not fit in two buffers
-            return Listing(path, tuple(entries), None, partial)
+            if status != NtStatus.STATUS_SUCCESS:
+                return Listing(path)  # STATUS_NO_MORE_FILES: empty
+            buffer = _query_buffer(data)
+            # A buffer that came back nearly full may have more entries behind it: list it again, fully.
+            partial = len(buffer) > LIST_BUFFER - 1024
+            return Listing(path, tuple(parse_directory_information(buffer)), None, partial)
 
         yield from self._pipeline(paths, build, parse)  # type: ignore[misc]
 
@@ -236,6 +330,7 @@ class Walker:
         )
         requests = self._send([create, self._query()])
         (create_status, create_data), (status, data) = (self._answer(r) for r in requests)
+        # The first query of the related pair carried the 0xFF.. file id; follow-ups need the real one.
         if create_status != NtStatus.STATUS_SUCCESS:
             return Listing(path, status=status_text(create_status))
         file_id = create_data[64:80]  # [MS-SMB2] 2.2.14 FileId within the CREATE response body
@@ -244,16 +339,11 @@ class Walker:
         )
         try:
             while status == NtStatus.STATUS_SUCCESS:
-                query = self._query()
-                query["file_id"] = file_id
-                self.rate.take(1)
-                (status, data) = self._answer(self.connection.send(query, self.sid, self.tid))
+                (status, data) = self._answer(self._send([self._query(file_id)])[0])
                 if status == NtStatus.STATUS_SUCCESS:
                     entries.extend(parse_directory_information(_query_buffer(data)))
         finally:
-            close = self._close()
-            close["file_id"] = file_id
-            self._answer(self.connection.send(close, self.sid, self.tid))
+            self._answer(self._send([self._close(file_id)])[0])
         return Listing(path, tuple(entries))
 
     def read_heads(self, paths: Sequence[str], length: int) -> Iterator[tuple[str, bytes | str]]:
