@@ -131,6 +131,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--include-share", multiple=True, metavar="GLOB", help="Only these shares (repeatable).")
 @click.option("--exclude-share", multiple=True, metavar="GLOB", help="Never these shares (repeatable).")
 @click.option("--no-crawl", is_flag=True, help="Measure access only; do not walk shares for medical data.")
+@click.option(
+    "--max-shares",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Shares of one host walked at the same time.",
+)
 @click.option("--max-depth", type=click.IntRange(0, 64), default=DEFAULT_BOUNDS.max_depth, show_default=True)
 @click.option(
     "--max-entries",
@@ -203,6 +210,7 @@ def scan_command(
     include_share: tuple[str, ...],
     exclude_share: tuple[str, ...],
     no_crawl: bool,
+    max_shares: int,
     max_depth: int,
     max_entries: int,
     max_dir_entries: int,
@@ -242,6 +250,7 @@ def scan_command(
         max_hosts=max_hosts,
         active_write_probe=active_write_probe,
         crawl=None if no_crawl else bounds,
+        max_shares=max_shares,
         include_shares=include_share,
         exclude_shares=exclude_share,
         redactor=redactor,
@@ -264,6 +273,7 @@ def scan_command(
                 "max_hosts": max_hosts,
                 "active_write_probe": active_write_probe,
                 "crawl": not no_crawl,
+                "max_shares": max_shares,
                 "sniff": not no_sniff and not no_crawl,
                 "show_names": show_names,
                 "bounds": asdict(bounds),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -43,6 +44,7 @@ class ScanOptions:
     max_hosts: int = 16  # hosts in flight at once
     active_write_probe: bool = False  # opt-in: create and delete a file to confirm write access
     crawl: CrawlBounds | None = None  # None: do not walk shares
+    max_shares: int = 4  # shares of one host walked at the same time
     include_shares: tuple[str, ...] = ()  # globs; applied before any connection to a share
     exclude_shares: tuple[str, ...] = ()
     redactor: Redactor | None = None  # required when crawling
@@ -285,29 +287,70 @@ def _crawler_for(share: Share, identities: dict[str, Identity]) -> Identity | No
 
 
 def _crawl_shares(state: _HostState, options: ScanOptions) -> None:
-    """Walk every readable disk share as its least privileged reader, one session per identity."""
-    sessions: dict[str, client.SmbSession] = {}
-    crawled = []
+    """Walk every readable disk share as its least privileged reader, several shares at a time.
+
+    One session per identity per host serves all the shares walked as that identity (smbprotocol
+    connections are safe to share between threads; the walker waits for credits).
+    """
+    sessions = _Sessions(state, options.timeout)
+    jobs = []
+    for index, share in enumerate(state.shares):
+        identity = _crawler_for(share, state.matrix) if share.type == "disk" and not share.excluded else None
+        if identity is not None:
+            jobs.append((index, share, identity))
+    contents: dict[int, Content] = {}
     try:
-        for share in state.shares:
-            identity = (
-                _crawler_for(share, state.matrix) if share.type == "disk" and not share.excluded else None
-            )
-            if identity is None:
-                crawled.append(share)
-                continue
-            crawled.append(replace(share, content=_crawl_one(state, share, identity, sessions, options)))
+        with ThreadPoolExecutor(max_workers=max(1, options.max_shares), thread_name_prefix="share") as pool:
+            futures = {
+                pool.submit(_crawl_one, state, share, identity, sessions, options): i
+                for i, share, identity in jobs
+            }
+            for future in as_completed(futures):
+                contents[futures[future]] = future.result()
     finally:
-        for smb in sessions.values():
-            smb.close()
-    state.shares = tuple(crawled)
+        sessions.close()
+    state.shares = tuple(
+        replace(share, content=contents[i]) if i in contents else share
+        for i, share in enumerate(state.shares)
+    )
+
+
+class _Sessions:
+    """Data sessions of one host, one per identity, opened on first use and shared by share walks."""
+
+    def __init__(self, state: _HostState, timeout: float) -> None:
+        self.state = state
+        self.timeout = timeout
+        self.open: dict[str, client.SmbSession] = {}
+        self.lock = threading.Lock()
+
+    def get(self, identity: Identity) -> client.SmbSession:
+        with self.lock:
+            if identity.label not in self.open:
+                self.open[identity.label] = client.open_session(
+                    self.state.address, self.state.target.port, identity, self.timeout
+                )
+            return self.open[identity.label]
+
+    def drop(self, identity: Identity) -> None:
+        """Forget a session whose connection broke; the next share opens a new one."""
+        with self.lock:
+            dead = self.open.pop(identity.label, None)
+        if dead is not None:
+            dead.close()
+
+    def close(self) -> None:
+        with self.lock:
+            for smb in self.open.values():
+                smb.close()
+            self.open.clear()
 
 
 def _crawl_one(
     state: _HostState,
     share: Share,
     identity: Identity,
-    sessions: dict[str, client.SmbSession],
+    sessions: _Sessions,
     options: ScanOptions,
 ) -> Content:
     """One share's walk; a failure is recorded in its Content and the next share goes on."""
@@ -321,11 +364,7 @@ def _crawl_one(
             report(host, share.name, found)
 
     try:
-        if identity.label not in sessions:
-            sessions[identity.label] = client.open_session(
-                state.address, state.target.port, identity, options.timeout
-            )
-        tree = smb_access.connect_tree(sessions[identity.label], share.name, options.timeout)
+        tree = smb_access.connect_tree(sessions.get(identity), share.name, options.timeout)
         if isinstance(tree, str):
             return Content(identity.label, 0, 0, 0, False, False, 0.0, error=f"tree connect refused: {tree}")
         try:
@@ -334,9 +373,7 @@ def _crawl_one(
         finally:
             tree.disconnect()
     except CollectError as exc:
-        dead = sessions.pop(identity.label, None)  # a broken connection is not reused
-        if dead is not None:
-            dead.close()
+        sessions.drop(identity)  # a broken connection is not reused
         return Content(identity.label, 0, 0, 0, True, False, 0.0, error=str(exc))
 
 

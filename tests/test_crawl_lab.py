@@ -238,3 +238,17 @@ def test_rate_limit_is_a_floor_on_time() -> None:
     for _ in range(21):
         limit.take()
     assert time.monotonic() - started >= 20 / 200 * 0.95  # 21 requests at 200/s need at least 0.1 s
+
+
+def test_parallel_share_walks_find_the_same(
+    crawl: tuple[Run, dict[tuple[str, str], Any], Path], tmp_path: Path
+) -> None:
+    run, shares, _ = _run(tmp_path, "--max-shares", "1", hosts=(LABNAS.address,))
+    assert run.code == 0, run.text
+    for key, share in shares.items():
+        parallel = crawl[1][key]["content"]
+        sequential = share["content"]
+        assert (parallel is None) == (sequential is None), key
+        if parallel:
+            assert parallel["medical"] == sequential["medical"], key
+            assert parallel["entries_seen"] == sequential["entries_seen"], key

@@ -130,6 +130,10 @@ def print_summary(result: ScanResult, console: Console) -> None:
                     )
     if any(host.shares for host in result.hosts):
         console.print(Text(LEGEND, style="dim"))
+    if result.options.get("show_names"):
+        console.print(
+            Text("--show-names was given: file and directory names are NOT redacted.", style="bold red")
+        )
     if result.options.get("active_write_probe"):
         console.print(
             Text(

@@ -218,6 +218,25 @@ class Walker:
         body = _READ.pack(49, 0x50, 0, length, offset, _RELATED_FILE_ID, 0, 0, 0, 0, 0) + b"\x00"
         return _CMD_READ, body, _charge(length)
 
+    def _take_credits(self, charge: int) -> int:
+        """Reserve `charge` credits and return the message id; wait while other walks hold them.
+
+        Several share walks may share one connection (one session per identity per host): credits come
+        back with every answer, so waiting is bounded by the answers already on their way.
+        """
+        conn = self.connection
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with conn.sequence_lock:
+                window = conn.sequence_window
+                if window["high"] - window["low"] >= charge:
+                    message_id = int(window["low"])
+                    window["low"] += charge
+                    return message_id
+            if time.monotonic() > deadline:
+                raise CollectError(FailureKind.TIMEOUT, "the server granted no credits in time")
+            time.sleep(0.001)
+
     def _send(self, messages: list[tuple[int, bytes, int]]) -> list[object]:
         """Send one chain of messages as a compound, related when it has more than one message.
 
@@ -236,12 +255,7 @@ class Walker:
                 last = index == len(messages) - 1
                 size = 64 + len(body)
                 padding = 0 if last else (8 - size % 8) % 8
-                with conn.sequence_lock:
-                    window = conn.sequence_window
-                    if window["high"] - window["low"] < charge:
-                        raise CollectError(FailureKind.PROTOCOL, "out of credits")
-                    message_id = window["low"]
-                    window["low"] += charge
+                message_id = self._take_credits(charge)
                 flags = (_FLAG_RELATED if index else 0) | (_FLAG_SIGNED if sign else 0)
                 header = _HEADER.pack(
                     b"\xfeSMB",
