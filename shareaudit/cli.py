@@ -23,6 +23,7 @@ from platformdirs import user_data_dir
 from rich.console import Console
 
 from shareaudit import __version__, scanfile
+from shareaudit.cli_audit import config_group, device_command, diff_command, history_command
 from shareaudit.collect import ScanOptions, scan
 from shareaudit.crawl import CrawlBounds
 from shareaudit.errors import InputError, ShareauditError
@@ -313,6 +314,13 @@ def scan_command(
         print_summary(final, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
     incomplete = any(h.error for h in final.hosts) or final.input_problems
     return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
+
+
+# Scheduled and one-off audits (shareaudit/cli_audit.py).
+cli.add_command(config_group)
+cli.add_command(history_command)
+cli.add_command(diff_command)
+cli.add_command(device_command)
 
 
 def main() -> None:

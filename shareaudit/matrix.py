@@ -113,7 +113,10 @@ def _names(
     address: str, port: int, sids: set[str], lookup_as: Sequence[Identity], timeout: float
 ) -> dict[str, str]:
     """Well-known names first; the rest from LSA as the first identity that may ask."""
-    names = {sid: name for sid in sids if (name := well_known_name(sid)) and not sid.startswith("S-1-22-")}
+    # Universal well-known SIDs by table; domain and Unix SIDs by LSA first (it knows the real account,
+    # e.g. that RID 501 is "nobody" on Samba), with the table as the fallback below.
+    local = ("S-1-22-", "S-1-5-21-")
+    names = {sid: name for sid in sids if not sid.startswith(local) and (name := well_known_name(sid))}
     remaining = sids - set(names)
     for identity in lookup_as:
         if not remaining:
@@ -125,9 +128,8 @@ def _names(
         except CollectError as exc:
             if exc.kind not in (FailureKind.DENIED, FailureKind.LOGIN):
                 raise
-    # Samba's Unix SIDs keep a readable fallback when LSA did not name them.
     for sid in sids - set(names):
-        if sid.startswith("S-1-22-") and (name := well_known_name(sid)):
+        if name := well_known_name(sid):
             names[sid] = name
     return names
 

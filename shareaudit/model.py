@@ -214,6 +214,15 @@ class Tool:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppression:
+    """An accepted risk that hides a finding until it expires."""
+
+    reason: str
+    owner: str
+    expires: str  # ISO date; the finding comes back the day after
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """Something wrong (or worth knowing), why it matters, how we know, and how to fix it.
 
@@ -233,6 +242,9 @@ class Finding:
     why: str = ""
     remediation: dict[str, list[str]] = field(default_factory=dict)  # platform -> steps
     platform: str | None = None  # the platform detected for the host (shown first)
+    suppressed: Suppression | None = (
+        None  # an accepted risk: kept visible, not counted for --fail-on or alerts
+    )
 
 
 @dataclass(frozen=True, slots=True)

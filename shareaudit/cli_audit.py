@@ -1,0 +1,286 @@
+"""Commands for scheduled and one-off audits: config check, history, diff, and the device check."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from platformdirs import user_data_dir
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shareaudit import __version__, config, scanfile
+from shareaudit.collect import ScanOptions, scan
+from shareaudit.crawl import CrawlBounds
+from shareaudit.device import Check, checks
+from shareaudit.errors import InputError
+from shareaudit.history import Diff, History
+from shareaudit.identities import ANONYMOUS, GUEST, audit_identity, extra_identities, parse_identity_option
+from shareaudit.model import IdentityInfo, ScanResult, Tool
+from shareaudit.redact import Redactor, load_or_create_key
+from shareaudit.targets import parse_targets
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_TARGETS_FAILED = 0, 1, 2, 3
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def data_dir(explicit: Path | None) -> Path:
+    """Where the redaction key and the history live."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("SHAREAUDIT_DATA_DIR")
+    return Path(env) if env else Path(user_data_dir("shareaudit"))
+
+
+def history_path(explicit: Path | None, directory: Path | None) -> Path:
+    """The history database: --history, else history.sqlite in the data directory."""
+    return explicit or data_dir(directory) / "history.sqlite"
+
+
+def _console() -> Console:
+    return Console(highlight=False, width=None if os.isatty(1) else 120)
+
+
+# --- config check ----------------------------------------------------------------------------------------
+
+
+@click.group("config")
+def config_group() -> None:
+    """Work with audit config files."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def config_check(path: Path) -> int:
+    """Validate a config file without scanning: keys, values, targets, secret references."""
+    loaded = config.load(path)
+    targets = parse_targets(loaded.targets, strict=True)
+    if not targets.targets:
+        raise InputError(f"{path}: no targets")
+    audit, extra = config.identities(loaded, path)
+    identities = (
+        ", ".join(i.label for i in ([audit] if audit else []) + extra) or "none besides anonymous/guest"
+    )
+    click.echo(f"{path}: OK: {len(targets.targets)} target(s); identities: {identities}")
+    return EXIT_OK
+
+
+# --- history and diff ------------------------------------------------------------------------------------
+
+
+@click.command("history")
+@click.option(
+    "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
+)
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+@click.option("--name", help="Only runs of this audit (config) name.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+def history_command(history_file: Path | None, data_dir: Path | None, name: str | None, limit: int) -> int:
+    """List recorded runs, newest first."""
+    store = History(history_path(history_file, data_dir))
+    try:
+        runs = store.runs(name, limit)
+    finally:
+        store.close()
+    table = Table(title="Runs", title_justify="left")
+    for column in ("run", "audit", "started", "hosts", "failed", "findings"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            str(run.id), Text(run.name), run.started_at, str(run.hosts), str(run.failed), str(run.findings)
+        )
+    _console().print(table)
+    return EXIT_OK
+
+
+def _describe(finding: object) -> str:
+    f = finding
+    where = "/".join(x for x in (f.host, f.share, f.identity, f.path) if x)  # type: ignore[attr-defined]
+    return f"[{f.severity}] {f.title} ({where})"  # type: ignore[attr-defined]
+
+
+def print_diff(diff: Diff, console: Console) -> None:
+    """The diff as lines: new, resolved, changed, medical growth."""
+    console.print(
+        Text(
+            f"run {diff.before.id} ({diff.before.started_at}) -> run {diff.after.id} ({diff.after.started_at})"
+        )
+    )
+    for f in diff.new:
+        console.print(Text("+ new      " + _describe(f), style="red"))
+    for f in diff.resolved:
+        console.print(Text("- resolved " + _describe(f), style="green"))
+    for before, after in diff.changed:
+        was = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in before))
+        now = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in after))
+        place = "/".join(x for x in before[0].place if x)
+        console.print(Text(f"~ changed  {place}: {was} -> {now}", style="yellow"))
+    for growth in diff.medical_grew:
+        console.print(
+            Text(
+                f"^ medical  {growth.host}/{growth.share} {growth.type}: {growth.before} -> {growth.after}",
+                style="red",
+            )
+        )
+    total = len(diff.new) + len(diff.resolved) + len(diff.changed) + len(diff.medical_grew)
+    console.print(
+        Text(
+            f"{len(diff.new)} new, {len(diff.resolved)} resolved, {len(diff.changed)} changed"
+            f", {len(diff.medical_grew)} medical counts grew"
+            if total
+            else "no change"
+        )
+    )
+
+
+@click.command("diff")
+@click.argument("run_a", type=int, required=False)
+@click.argument("run_b", type=int, required=False)
+@click.option(
+    "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
+)
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+@click.option("--name", help="Audit name whose last two runs to compare (default: that of the latest run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+def diff_command(
+    run_a: int | None,
+    run_b: int | None,
+    history_file: Path | None,
+    data_dir: Path | None,
+    name: str | None,
+    as_json: bool,
+) -> int:
+    """Compare two runs (default: the last two runs of the same audit): new, resolved, changed findings."""
+    store = History(history_path(history_file, data_dir))
+    try:
+        if run_a is None:
+            latest = store.runs(name, 1)
+            if not latest:
+                raise InputError("the history has no runs")
+            runs = store.runs(latest[0].name, 2)
+            if len(runs) < 2:
+                raise InputError(f"audit {latest[0].name!r} has only one run; nothing to compare")
+            run_a, run_b = runs[1].id, runs[0].id
+        elif run_b is None:
+            previous = store.previous(store.run(run_a).name, run_a)
+            if previous is None:
+                raise InputError(f"run {run_a} has no earlier run of the same audit")
+            run_a, run_b = previous.id, run_a
+        result = store.diff(run_a, run_b)
+    finally:
+        store.close()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(asdict(result), indent=2, default=str))
+    else:
+        print_diff(result, _console())
+    return EXIT_OK
+
+
+# --- the device check ------------------------------------------------------------------------------------
+
+
+def print_checks(found: list[Check], console: Console) -> None:
+    """The checklist: PASS/FAIL per check and host, with each reason."""
+    for check in found:
+        mark = Text("PASS ", style="bold green") if check.passed else Text("FAIL ", style="bold red")
+        console.print(mark + Text(f"{check.host}: {check.name}"))
+        for reason in check.reasons:
+            console.print(Text(f"      - {reason}", style="red"))
+
+
+def render_device_html(result: ScanResult, found: list[Check], label: str, drop: str | None) -> str:
+    """The one-page HTML of the device check (autoescaped: every server string is untrusted)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    return env.get_template("device.html.j2").render(
+        result=result, checks=found, label=label, drop=drop, passed=all(c.passed for c in found)
+    )
+
+
+@click.command("device")
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--account",
+    required=True,
+    metavar="LABEL=[DOMAIN\\\\]USER",
+    help="The device's service account; password from $SHAREAUDIT_PASSWORD_<LABEL>.",
+)
+@click.option("--drop-share", metavar="NAME", help="The share the device should only add files to.")
+@click.option("-u", "--user", help="Audit account (optional): lets the check read ACLs and walk more shares.")
+@click.option("-d", "--domain", default="")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Write a one-page HTML."
+)
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the scan result."
+)
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=5.0, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+def device_command(
+    targets: tuple[str, ...],
+    account: str,
+    drop_share: str | None,
+    user: str | None,
+    domain: str,
+    password_file: Path | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    timeout: float,
+    data_dir: Path | None,
+) -> int:
+    """Right after installing a printer or scanner: is its account confined to its drop folder?
+
+    Exit 0 when every check passes, 1 when any fails, 2 on bad input, 3 when a host could not be scanned.
+    """
+    label, _, _ = parse_identity_option(account)
+    device = extra_identities([account], None)[0]
+    target_list = parse_targets(targets, strict=True)
+    audit = audit_identity(user, domain, password_file, None)
+    identities = [*([audit] if audit else []), ANONYMOUS, GUEST, device]
+    key = load_or_create_key(data_dir_path(data_dir) / "redaction.key")
+    options = ScanOptions(timeout=timeout, crawl=CrawlBounds(), redactor=Redactor(key))
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    hosts = [host for _, host in scan(target_list.targets, identities, options)]
+    result = ScanResult(
+        tool=Tool("shareaudit", __version__),
+        started_at=started,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        hosts=tuple(hosts),
+        identities=tuple(IdentityInfo(i.label, i.kind.value, i.username, i.domain) for i in identities),
+        options={
+            "device": label,
+            "drop_share": drop_share,
+            "crawl": True,
+            "sniff": True,
+            "show_names": False,
+        },
+    )
+    result = _with_findings(result)
+    found = checks(result, label, drop_share)
+    if json_path:
+        scanfile.write(result, json_path)
+    if html_path:
+        html_path.write_text(render_device_html(result, found, label, drop_share), encoding="utf-8")
+    print_checks(found, _console())
+    if any(h.error and h.posture is None for h in result.hosts):
+        return EXIT_TARGETS_FAILED
+    return EXIT_OK if all(c.passed for c in found) else EXIT_FAIL
+
+
+def data_dir_path(explicit: Path | None) -> Path:
+    """The data directory (alias used by the device command)."""
+    return data_dir(explicit)
+
+
+def _with_findings(result: ScanResult) -> ScanResult:
+    """The result with its findings, when the rules are available."""
+    from shareaudit.rules import evaluate
+
+    return replace(result, findings=evaluate(result))
