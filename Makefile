@@ -6,11 +6,16 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB := $(PY) tests/lab/lab.py
+DC := $(PY) tests/lab/dc.py
 # Debian packages the lab and the tests need (only the missing ones are installed).
-APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip
+# chromium: the HTML report is opened in headless Chromium by the tests (tests/chromium.py).
+APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
+# The lab's AD DC (tests/lab/dc.py) and Kerberos: samba-ad-dc, winbind, krb5-user (kinit), openssl (the
+# lab CA), util-linux (unshare); gssapi is built from source against libkrb5-dev.
+APT_PACKAGES += samba-ad-dc winbind krb5-user python3-samba openssl util-linux libkrb5-dev gcc libc6-dev python3-dev
 DEMO_OUT := demo-output
 
-.PHONY: demo test check lab-up lab-down deps venv clean
+.PHONY: demo test check lab-up lab-down dc-up dc-down deps venv clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -33,11 +38,17 @@ lab-up: deps venv
 lab-down:
 	@if [ -x $(PY) ]; then $(LAB) down; fi
 
+dc-up: deps venv
+	$(DC) up
+
+dc-down:
+	@if [ -x $(PY) ]; then $(DC) down; fi
+
 demo: lab-up
 	mkdir -p $(DEMO_OUT)
 	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 \
-		-u labaudit --json $(DEMO_OUT)/scan.json
-	@echo "results: $(DEMO_OUT)/scan.json"
+		-u labaudit -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
+	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 
 # Static checks: style, formatting and strict typing of the package.
 check: venv
@@ -52,7 +63,8 @@ test: deps venv
 	$(MAKE) --no-print-directory check || status=$$?; \
 	$(VENV)/bin/pytest || status=$$?; \
 	$(LAB) down; \
+	$(DC) down; \
 	exit $$status
 
-clean: lab-down
+clean: lab-down dc-down
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -2,7 +2,7 @@
 
 Exit codes (also in `shareaudit --help` and the README):
   0  the scan completed and every target was scanned
-  1  findings at or above --fail-on (reserved for the findings work)
+  1  findings at or above --fail-on (accepted risks do not count); takes precedence over 3
   2  usage or input error (bad option, target, config, missing or unreadable secret)
   3  the scan completed but some targets failed (unreachable, refused, not SMB, ...)
   4  internal error (a bug: please report it; --debug shows the traceback)
@@ -12,26 +12,55 @@ Exit codes (also in `shareaudit --help` and the README):
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sys
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
-from platformdirs import user_data_dir
 from rich.console import Console
 
-from shareaudit import __version__, scanfile
-from shareaudit.cli_audit import config_group, device_command, diff_command, history_command
+from shareaudit import __version__, config, scanfile, suppress
+from shareaudit.cli_ad import (
+    DirectoryOptions,
+    directory_options,
+    discover_command,
+    from_ad_option,
+    merge_targets,
+)
+from shareaudit.cli_ad import apply as apply_directory
+from shareaudit.cli_ad import read as read_directory
+from shareaudit.cli_audit import (
+    config_group,
+    device_command,
+    diff_command,
+    history_command,
+    history_path,
+    resolve_data_dir,
+    send_alerts,
+)
+from shareaudit.cli_report import (
+    FAIL_ON_HELP,
+    exit_code,
+    fail_on_option,
+    output_paths,
+    report_command,
+    rules_command,
+    write_outputs,
+)
 from shareaudit.collect import ScanOptions, scan
 from shareaudit.crawl import CrawlBounds
 from shareaudit.errors import InputError, ShareauditError
+from shareaudit.history import History, new_since
 from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity, extra_identities
 from shareaudit.inventory import Inventory
 from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render.terminal import leftover_probes, print_summary
+from shareaudit.rules import evaluate
+from shareaudit.rules.coverage import UNSCANNED
 from shareaudit.targets import parse_targets
 
 DEFAULT_BOUNDS = CrawlBounds()
@@ -46,15 +75,23 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = """\b
 Exit codes:
   0    scan completed, every target scanned
-  1    findings at or above --fail-on
-  2    usage or input error
-  3    scan completed but some targets failed
+  1    findings at or above --fail-on (wins over 3)
+  2    usage or input error (also: wrong LDAP credentials, DC certificate not trusted)
+  3    scan completed but some targets failed; or the directory (--ldap-url) could not be reached
   4    internal error (run with --debug and report it)
   130  interrupted; results gathered so far are written"""
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user_name() -> str:
+    """Who runs the scan; a container's uid may have no name (getpass raises KeyError then)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _prompt(label: str) -> str:
@@ -74,8 +111,43 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _load_config(ctx: click.Context, _: click.Parameter, path: Path | None) -> Path | None:
+    """Read --config before the other options, and make its values their defaults."""
+    if path is not None:
+        loaded = config.load(path)
+        ctx.meta["config"] = loaded
+        ctx.default_map = {**(ctx.default_map or {}), **config.scan_defaults(loaded)}
+    return path
+
+
 @cli.command("scan", epilog=EXIT_CODES_HELP)
-@click.argument("targets", nargs=-1, required=True)
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    is_eager=True,
+    expose_value=True,
+    callback=_load_config,
+    help="TOML config (docs/audit.example.toml); options given on the command line override it.",
+)
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="History database (default: history.sqlite in the data directory).",
+)
+@click.option("--no-history", is_flag=True, help="Do not record this run in the history.")
+@click.option(
+    "--audit-name",
+    help="Name under which runs are compared by `shareaudit diff` (default: the config file name).",
+)
+@click.option(
+    "--suppressions",
+    "suppressions_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML file of accepted risks (docs/suppressions.example.toml).",
+)
 @click.option(
     "-u",
     "--user",
@@ -94,6 +166,25 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the scan result as JSON (docs/json-format.md).",
 )
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the HTML report (one self-contained file).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the findings as CSV, one per row.",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write scan.json, report.html and findings.csv into this directory.",
+)
+@click.option("--fail-on", type=fail_on_option(), help=FAIL_ON_HELP)
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 300),
@@ -195,12 +286,26 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option("--strict", is_flag=True, help="Refuse to scan when any target entry is invalid.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@from_ad_option
+@directory_options
+@click.pass_context
 def scan_command(
+    ctx: click.Context,
+    directory: DirectoryOptions | None,
     targets: tuple[str, ...],
+    config_path: Path | None,
+    history_file: Path | None,
+    no_history: bool,
+    audit_name: str | None,
+    suppressions_path: Path | None,
     user: str | None,
     domain: str,
     password_file: Path | None,
     json_path: Path | None,
+    html_path: Path | None,
+    csv_path: Path | None,
+    output_dir: Path | None,
+    fail_on: str | None,
     timeout: float,
     max_hosts: int,
     no_anonymous: bool,
@@ -226,14 +331,39 @@ def scan_command(
     quiet: bool,
 ) -> int:
     """Scan TARGETS: host names, IPs, CIDR ranges, host:port, or @FILE (one per line, # comments)."""
+    loaded: config.AuditConfig | None = ctx.meta.get("config")
+    json_path, html_path, csv_path = output_paths(output_dir, json_path, html_path, csv_path)
     target_list = parse_targets(targets, strict=strict)
     for problem in target_list.problems:
         click.echo(f"shareaudit: skipping bad target {problem}", err=True)
-    if not target_list.targets:
-        raise InputError("no valid targets")
-    audit = audit_identity(user, domain, password_file, _prompt if sys.stdin.isatty() else None)
+    if not target_list.targets and not (directory and directory.from_ad):
+        raise InputError(
+            "no valid targets" if targets else "no targets: give them on the command line or in --config"
+        )
+    configured: list[Identity] = []
+    from_file: Identity | None = None
+    if loaded is not None and config_path is not None:
+        from_file, configured = config.identities(loaded, config_path)
+    if (
+        from_file is not None
+        and ctx.get_parameter_source("user") is not click.core.ParameterSource.COMMANDLINE
+    ):
+        audit: Identity | None = from_file  # the config's account, with the config's secret reference
+    else:
+        audit = audit_identity(user, domain, password_file, _prompt if sys.stdin.isatty() else None)
+    # Read before scanning: a broken suppressions file must not cost a whole scan.
+    rules_file = suppressions_path or (loaded.history.suppressions if loaded else None)
+    accepted = suppress.load(rules_file) if rules_file is not None else []
     builtin = [i for i, off in ((ANONYMOUS, no_anonymous), (GUEST, no_guest)) if not off]
-    identities = [*([audit] if audit else []), *builtin, *extra_identities(identity_specs, identities_file)]
+    extra = extra_identities(identity_specs, identities_file)
+    extra += [i for i in configured if i.label not in {e.label for e in extra}]
+    identities = [*([audit] if audit else []), *builtin, *extra]
+    # --ldap-url: the directory is read before scanning (targets with --from-ad; groups of every account).
+    ad = read_directory(directory, audit, identities) if directory else None
+    if directory is not None and ad is not None:
+        target_list = merge_targets(target_list, ad, directory)
+        if not target_list.targets:
+            raise InputError("no targets: none given, and the directory matched no enabled computer")
     bounds = CrawlBounds(
         max_depth=max_depth,
         max_entries=max_entries,
@@ -243,7 +373,7 @@ def scan_command(
         sniff=not no_sniff,
         max_sniff=max_sniff,
     )
-    data_dir = data_dir or Path(user_data_dir("shareaudit"))
+    data_dir = resolve_data_dir(data_dir)
     redactor = Redactor(load_or_create_key(data_dir / "redaction.key"), show_names)
     inventory = Inventory(inventory_path) if inventory_path else None
     options = ScanOptions(
@@ -280,7 +410,7 @@ def scan_command(
                 "bounds": asdict(bounds),
                 "include_shares": list(include_share),
                 "exclude_shares": list(exclude_share),
-                "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
+                "run_by": f"{_user_name()}@{socket.gethostname()}",
             },
             input_problems=tuple(str(p) for p in target_list.problems),
         )
@@ -293,18 +423,48 @@ def scan_command(
     except KeyboardInterrupt:
         if inventory:
             inventory.close()
-        if json_path:
-            scanfile.write(result(_now()), json_path)
+        partial = result(_now())
+        # The targets never reached become findings: an interrupted run must not read as a clean one.
+        unscanned = [t.spec for n, t in enumerate(target_list.targets) if n not in hosts]
+        partial = replace(partial, options={**partial.options, UNSCANNED: unscanned})
+        written = write_outputs(replace(partial, findings=evaluate(partial)), json_path, html_path, csv_path)
         click.echo(
-            "shareaudit: interrupted; partial results written" if json_path else "shareaudit: interrupted",
+            "shareaudit: interrupted; partial results written" if written else "shareaudit: interrupted",
             err=True,
         )
         return EXIT_INTERRUPTED
     if inventory:
         inventory.close()
     final = result(_now())
-    if json_path:
-        scanfile.write(final, json_path)
+    if directory is not None and ad is not None:  # exposures derived from ACLs, names from LDAP
+        final = apply_directory(final, ad, directory, audit)
+    final = replace(final, findings=evaluate(final))
+    if accepted:
+        final = replace(final, findings=suppress.apply(final.findings, accepted, date.today()))
+    write_outputs(final, json_path, html_path, csv_path)
+    name = audit_name or (loaded.history.name if loaded and loaded.history.name else None)
+    name = name or (
+        config_path.stem
+        if config_path
+        else "targets:" + ",".join(sorted(t.spec for t in target_list.targets))[:200]
+    )
+    new_findings = tuple(f for f in final.findings if f.suppressed is None)
+    run_id: int | None = None
+    keep_history = not no_history and (loaded.history.enabled if loaded else True)
+    if keep_history:
+        store = History(
+            history_file
+            or (loaded.history.path if loaded and loaded.history.path else None)
+            or history_path(None, data_dir)
+        )
+        try:
+            run_id = store.record(name, final, [f.id for f in final.findings if f.suppressed])
+            new_findings = new_since(store, name, run_id, final.findings)
+        finally:
+            store.close()
+    if loaded is not None and (loaded.alerts.webhook or loaded.alerts.email):
+        for trouble in send_alerts(loaded, final, new_findings, name, run_id):
+            click.echo(f"shareaudit: WARNING: alert not sent: {trouble}", err=True)
     for path in leftover_probes(final):  # always, even with --quiet: something was left on a server
         click.echo(
             f"shareaudit: WARNING: the write probe left a file behind; delete it by hand: {path}", err=True
@@ -312,8 +472,7 @@ def scan_command(
     if not quiet:
         # Not a terminal (cron mail, CI logs): a fixed width that fits the table instead of 80 columns.
         print_summary(final, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
-    incomplete = any(h.error for h in final.hosts) or final.input_problems
-    return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
+    return exit_code(final, fail_on)
 
 
 # Scheduled and one-off audits (shareaudit/cli_audit.py).
@@ -321,6 +480,11 @@ cli.add_command(config_group)
 cli.add_command(history_command)
 cli.add_command(diff_command)
 cli.add_command(device_command)
+# Findings and reports (shareaudit/cli_report.py).
+cli.add_command(report_command)
+cli.add_command(rules_command)
+# Active Directory (shareaudit/cli_ad.py).
+cli.add_command(discover_command)
 
 
 def main() -> None:

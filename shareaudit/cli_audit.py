@@ -20,8 +20,15 @@ from shareaudit.crawl import CrawlBounds
 from shareaudit.device import Check, checks
 from shareaudit.errors import InputError
 from shareaudit.history import Diff, History
-from shareaudit.identities import ANONYMOUS, GUEST, audit_identity, extra_identities, parse_identity_option
-from shareaudit.model import IdentityInfo, ScanResult, Tool
+from shareaudit.identities import (
+    ANONYMOUS,
+    GUEST,
+    audit_identity,
+    extra_identities,
+    parse_identity_option,
+    secret_from_env,
+)
+from shareaudit.model import Finding, IdentityInfo, ScanResult, Tool
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.targets import parse_targets
 
@@ -29,8 +36,8 @@ EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_TARGETS_FAILED = 0, 1, 2, 3
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def data_dir(explicit: Path | None) -> Path:
-    """Where the redaction key and the history live."""
+def resolve_data_dir(explicit: Path | None) -> Path:
+    """Where the redaction key and the history live: --data-dir, $SHAREAUDIT_DATA_DIR, the user data dir."""
     if explicit is not None:
         return explicit
     env = os.environ.get("SHAREAUDIT_DATA_DIR")
@@ -39,7 +46,7 @@ def data_dir(explicit: Path | None) -> Path:
 
 def history_path(explicit: Path | None, directory: Path | None) -> Path:
     """The history database: --history, else history.sqlite in the data directory."""
-    return explicit or data_dir(directory) / "history.sqlite"
+    return explicit or resolve_data_dir(directory) / "history.sqlite"
 
 
 def _console() -> Console:
@@ -73,6 +80,25 @@ def config_check(path: Path) -> int:
 # --- history and diff ------------------------------------------------------------------------------------
 
 
+def _from_config(
+    path: Path | None, history_file: Path | None, directory: Path | None, name: str | None
+) -> tuple[Path, str | None]:
+    """The history database and audit name, from --config when given (explicit options win)."""
+    if path is None:
+        return history_path(history_file, directory), name
+    loaded = config.load(path)
+    database = history_file or loaded.history.path or history_path(None, directory or loaded.data_dir)
+    return database, name or loaded.history.name or path.stem
+
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use this audit config's history.",
+)
+
+
 @click.command("history")
 @click.option(
     "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
@@ -80,9 +106,13 @@ def config_check(path: Path) -> int:
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
 @click.option("--name", help="Only runs of this audit (config) name.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-def history_command(history_file: Path | None, data_dir: Path | None, name: str | None, limit: int) -> int:
+@_config_option
+def history_command(
+    history_file: Path | None, data_dir: Path | None, name: str | None, limit: int, config_path: Path | None
+) -> int:
     """List recorded runs, newest first."""
-    store = History(history_path(history_file, data_dir))
+    database, name = _from_config(config_path, history_file, data_dir, name)
+    store = History(database)
     try:
         runs = store.runs(name, limit)
     finally:
@@ -147,6 +177,7 @@ def print_diff(diff: Diff, console: Console) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
 @click.option("--name", help="Audit name whose last two runs to compare (default: that of the latest run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@_config_option
 def diff_command(
     run_a: int | None,
     run_b: int | None,
@@ -154,9 +185,11 @@ def diff_command(
     data_dir: Path | None,
     name: str | None,
     as_json: bool,
+    config_path: Path | None,
 ) -> int:
     """Compare two runs (default: the last two runs of the same audit): new, resolved, changed findings."""
-    store = History(history_path(history_file, data_dir))
+    database, name = _from_config(config_path, history_file, data_dir, name)
+    store = History(database)
     try:
         if run_a is None:
             latest = store.runs(name, 1)
@@ -244,7 +277,7 @@ def device_command(
     target_list = parse_targets(targets, strict=True)
     audit = audit_identity(user, domain, password_file, None)
     identities = [*([audit] if audit else []), ANONYMOUS, GUEST, device]
-    key = load_or_create_key(data_dir_path(data_dir) / "redaction.key")
+    key = load_or_create_key(resolve_data_dir(data_dir) / "redaction.key")
     options = ScanOptions(timeout=timeout, crawl=CrawlBounds(), redactor=Redactor(key))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     hosts = [host for _, host in scan(target_list.targets, identities, options)]
@@ -274,13 +307,46 @@ def device_command(
     return EXIT_OK if all(c.passed for c in found) else EXIT_FAIL
 
 
-def data_dir_path(explicit: Path | None) -> Path:
-    """The data directory (alias used by the device command)."""
-    return data_dir(explicit)
-
-
 def _with_findings(result: ScanResult) -> ScanResult:
     """The result with its findings, when the rules are available."""
     from shareaudit.rules import evaluate
 
     return replace(result, findings=evaluate(result))
+
+
+def send_alerts(
+    loaded: config.AuditConfig, result: ScanResult, new: tuple[Finding, ...], name: str, run_id: int | None
+) -> list[str]:
+    """Notify the config's webhook and/or mail recipients of new findings; returns what went wrong."""
+    from shareaudit import alerts
+
+    settings = loaded.alerts
+    webhook = email = None
+    if settings.webhook is not None:
+        hook = settings.webhook
+        webhook = alerts.WebhookTarget(
+            url=hook.url, ca_file=str(hook.ca_file) if hook.ca_file else None, verify_tls=hook.verify_tls
+        )
+    if settings.email is not None:
+        mail = settings.email
+        password = secret_from_env(mail.password_env) if mail.password_env else None
+        email = alerts.EmailTarget(
+            host=mail.host,
+            port=mail.port,
+            sender=mail.sender,
+            recipients=tuple(mail.recipients),
+            starttls=mail.starttls,
+            username=mail.username,
+            password=password,
+            ca_file=str(mail.ca_file) if mail.ca_file else None,
+        )
+    run = {
+        "run_id": run_id,
+        "audit": name,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "hosts": len(result.hosts),
+        "failed": sum(1 for h in result.hosts if h.error),
+        "tool_version": result.tool.version,
+    }
+    return list(alerts.notify(new, run, settings.threshold, webhook, email))

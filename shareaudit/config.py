@@ -252,3 +252,41 @@ def identities(config: AuditConfig, path: Path) -> tuple[Identity | None, list[I
         secret = entry.secret(f"{path}: [identities.{label}]")
         extra.append(Identity(label, IdentityKind.USER, user, domain, secret))
     return audit, extra
+
+
+def scan_defaults(config: AuditConfig) -> dict[str, object]:
+    """The config as defaults for `shareaudit scan`'s options (click's default_map): flags still win."""
+    crawl, scan, output = config.crawl, config.scan, config.output
+    defaults: dict[str, object] = {
+        "targets": tuple(config.targets),
+        "timeout": scan.timeout,
+        "max_hosts": scan.max_hosts,
+        "no_anonymous": not scan.anonymous,
+        "no_guest": not scan.guest,
+        "active_write_probe": scan.active_write_probe,
+        "strict": scan.strict,
+        "include_share": tuple(crawl.include_shares),
+        "exclude_share": tuple(crawl.exclude_shares),
+        "no_crawl": not crawl.enabled,
+        "max_shares": crawl.max_shares,
+        "max_depth": crawl.max_depth,
+        "max_entries": crawl.max_entries,
+        "max_dir_entries": crawl.max_dir_entries,
+        "time_budget": crawl.time_budget,
+        "max_rate": crawl.max_rate,
+        "no_sniff": not crawl.sniff,
+        "max_sniff": crawl.max_sniff,
+        "show_names": crawl.show_names,
+        "json_path": output.json_path,
+        "html_path": output.html,
+        "csv_path": output.csv,
+        "output_dir": output.dir,
+        "inventory_path": output.inventory,
+        "fail_on": output.fail_on,
+        "data_dir": config.data_dir,
+        "history_file": config.history.path,
+        "no_history": not config.history.enabled,
+        "audit_name": config.history.name,
+        "suppressions_path": config.history.suppressions,
+    }
+    return {key: value for key, value in defaults.items() if value is not None}

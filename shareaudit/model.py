@@ -193,6 +193,98 @@ class HostResult:
     enumeration: tuple[Enumeration, ...] = ()
     logons: tuple[Logon, ...] = ()
     elapsed_s: float = 0.0
+    exposures: tuple[Exposure, ...] = ()  # derived from ACLs and directory groups, never measured
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """What a directory account could do on a share, derived from the share's ACLs and the account's groups.
+
+    Not measured: nobody logged on as the account (its password is not needed). `access` (measured) and
+    `exposures` (derived) are kept apart on purpose; `measured_as` names the identity that measured the same
+    account in this scan, when one did, so the two can be compared.
+    """
+
+    account: str  # sAMAccountName
+    share: str
+    read: bool
+    write: bool
+    delete: bool
+    change_permissions: bool
+    take_ownership: bool
+    mask: str  # the derived effective mask (share ACL AND root ACL), hex
+    because: tuple[str, ...] = ()  # which ACEs granted or denied it, and through which groups
+    share_acl_known: bool = False  # False: the share-level ACL was not disclosed and was taken as full
+    measured_as: str | None = None
+    derived_from: str = "acl"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembership:
+    """A group an account is in, directly or through other groups, and the chain that puts it there."""
+
+    sid: str
+    name: str
+    path: tuple[str, ...] = ()  # group names from the account's direct group down to this one
+    privileged: bool = False  # an administrative group (Domain Admins, Administrators, ... )
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryAccount:
+    """A user account read from the directory: a candidate device account, or an identity of the scan."""
+
+    name: str  # sAMAccountName
+    sid: str
+    dn: str
+    enabled: bool
+    description: str = ""
+    device: bool = False  # looks like a device/service account
+    reasons: tuple[str, ...] = ()  # name, description, group, spn, password_never_expires, named
+    spns: tuple[str, ...] = ()
+    password_never_expires: bool = False
+    groups: tuple[GroupMembership, ...] = ()  # transitive, with the primary group
+    identity: str | None = None  # the label of the scan identity that is this account
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryComputer:
+    """A computer object: a file server, NAS or workstation the directory knows."""
+
+    name: str
+    dn: str
+    enabled: bool
+    dns_name: str | None = None
+    os: str | None = None
+    os_version: str | None = None
+    address: str | None = None  # from the directory's own DNS zone, when it has an A/AAAA record
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPrinter:
+    """A print queue published in the directory (printQueue object)."""
+
+    name: str
+    server: str  # serverName, the print server's DNS name
+    unc: str
+    dn: str
+    port: str | None = None
+    driver: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """What the scan read from Active Directory over LDAP."""
+
+    url: str
+    base_dn: str
+    dns_domain: str
+    server: str  # the DC's dnsHostName
+    domain_sid: str
+    netbios_domain: str | None = None
+    computers: tuple[DirectoryComputer, ...] = ()
+    printers: tuple[PublishedPrinter, ...] = ()
+    accounts: tuple[DirectoryAccount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +352,4 @@ class ScanResult:
     input_problems: tuple[str, ...] = ()  # target-list lines that were skipped
     findings: tuple[Finding, ...] = ()
     schema: str = SCHEMA
+    directory: Directory | None = None  # --ldap-url: what Active Directory said

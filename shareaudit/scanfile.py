@@ -45,6 +45,9 @@ def _ace_from_dict(data: dict[str, Any], _: type) -> Ace:
 
 _converter.register_unstructure_hook(Ace, _ace_to_dict)
 _converter.register_structure_hook(Ace, _ace_from_dict)
+# ScanResult.options holds plain JSON values of any shape (numbers, flags, the bounds table): kept as read.
+# (A predicate, not register_structure_hook(object, ...): that would dispatch every class here.)
+_converter.register_structure_hook_func(lambda cls: cls is object, lambda value, _: value)
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:

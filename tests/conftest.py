@@ -24,6 +24,18 @@ def lab() -> Iterator[None]:
     yield
 
 
+DC_SCRIPT = ROOT / "tests" / "lab" / "dc.py"
+
+
+@pytest.fixture(scope="session")
+def dc() -> Iterator[None]:
+    """Bring the lab's Samba AD DC up (idempotent: a running DC is reused); `make test` stops it afterwards."""
+    proc = subprocess.run([sys.executable, str(DC_SCRIPT), "up"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"the AD DC did not come up:\n{proc.stdout}\n{proc.stderr}")
+    yield
+
+
 @pytest.fixture
 def audit_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An environment with the audit account's password, for running the CLI."""

@@ -149,3 +149,59 @@ def print_summary(result: ScanResult, console: Console) -> None:
     if result.input_problems:
         line += f", {len(result.input_problems)} target entr{'y' if len(result.input_problems) == 1 else 'ies'} skipped"
     console.print(Text(line))
+    print_findings(result, console)
+
+
+# --- findings -----------------------------------------------------------------------------------------------
+WORST_SHOWN = 10
+_SEVERITY_STYLES = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+
+def findings_counts(result: ScanResult) -> Text:
+    """'Findings: 3 critical, 5 high, ...' for the findings that are not accepted risks."""
+    active = [f for f in result.findings if f.suppressed is None]
+    text = Text(f"Findings: {len(active)}")
+    parts = [(severity, sum(1 for f in active if f.severity == severity)) for severity in _SEVERITY_STYLES]
+    shown = [(severity, n) for severity, n in parts if n]
+    if shown:
+        text.append(" (")
+        for index, (severity, n) in enumerate(shown):
+            if index:
+                text.append(", ")
+            text.append(f"{n} {severity}", style=_SEVERITY_STYLES[severity])
+        text.append(")")
+    accepted = len(result.findings) - len(active)
+    if accepted:
+        text.append(f"; {accepted} accepted risk{'' if accepted == 1 else 's'} not counted")
+    return text
+
+
+def findings_table(result: ScanResult, limit: int = WORST_SHOWN) -> Table:
+    """The worst findings (most severe first), one per row."""
+    active = [f for f in result.findings if f.suppressed is None]
+    title = "Worst findings" if len(active) > limit else "Findings"
+    table = Table(title=title, title_justify="left")
+    for column in ("severity", "host", "share", "identity", "finding"):
+        table.add_column(column, no_wrap=column in ("severity", "host"))
+    for finding in active[:limit]:
+        table.add_row(
+            Text(finding.severity, style=_SEVERITY_STYLES.get(finding.severity, "")),
+            Text(finding.host),
+            Text(finding.share or "-"),
+            Text(finding.identity or "-"),
+            Text(finding.title),
+        )
+    return table
+
+
+def print_findings(result: ScanResult, console: Console) -> None:
+    """Counts by severity and the worst few findings (the HTML and CSV outputs have all of them)."""
+    console.print(findings_counts(result))
+    if any(f.suppressed is None for f in result.findings):
+        console.print(findings_table(result))

@@ -1,0 +1,315 @@
+"""An LDAP session to a domain controller with ldap3: TLS always, bind, rootDSE, paged searches.
+
+Every session is protected by TLS before any credential is sent: `ldaps://` (TLS from the first byte)
+or `ldap://` upgraded with StartTLS (RFC 4511 4.14). A simple bind in clear text would hand the password
+to anyone on the path, and a DC with `ldap server require strong auth` (Samba's default) refuses it
+anyway. ldap3 exceptions and bind results become the project's errors here: InputError for what the
+user must fix (credentials, certificate trust, URL), CollectError for a DC that cannot be reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import ssl
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from ldap3 import BASE, KERBEROS, NONE, NTLM, SASL, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3.core import exceptions as ldap_errors
+
+from shareaudit.errors import CollectError, FailureKind, InputError, ShareauditError
+from shareaudit.identities import Secret
+
+AUTH_METHODS = ("simple", "kerberos", "ntlm")
+PAGE_SIZE = 500  # RFC 2696 simple paged results: AD's MaxPageSize is 1000
+_PAGED_RESULTS = "1.2.840.113556.1.4.319"
+# [RFC 4511] 4.1.9 resultCode values this module explains.
+_INVALID_CREDENTIALS = 49
+_STRONGER_AUTH_REQUIRED = 8
+
+try:  # Kerberos is optional (pip install 'shareaudit[kerberos]'): gssapi needs the krb5 libraries
+    from gssapi.raw.misc import GSSError
+
+    _GSS_ERRORS: tuple[type[Exception], ...] = (GSSError,)
+except ImportError:  # pragma: no cover - depends on the installation
+    _GSS_ERRORS = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the DC is and how TLS is set up: ldaps (implicit TLS) or starttls."""
+
+    host: str
+    port: int
+    tls: str  # "ldaps" | "starttls"
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_ldap_url(url: str) -> Endpoint:
+    """ldap://host[:port] (StartTLS, port 389) or ldaps://host[:port] (port 636); InputError otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"--ldap-url {url!r}: {exc}") from exc
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+        raise InputError(
+            f"--ldap-url {url!r} must look like ldaps://dc.example.org or ldap://dc.example.org:389"
+        )
+    if parts.path not in ("", "/") or parts.query:
+        raise InputError(
+            f"--ldap-url {url!r}: give only scheme, host and port (the base DN comes from the rootDSE)"
+        )
+    default = 636 if parts.scheme == "ldaps" else 389
+    return Endpoint(parts.hostname, port or default, "ldaps" if parts.scheme == "ldaps" else "starttls")
+
+
+@dataclass(frozen=True, slots=True)
+class LdapSettings:
+    """How to reach and bind to the directory. The secret never prints itself."""
+
+    url: str
+    auth: str = "simple"
+    user: str | None = None  # DOMAIN\\user, user@realm or a DN (simple); DOMAIN\\user (ntlm)
+    secret: Secret | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    verify: bool = True
+    timeout: float = 10.0
+    base_dn: str | None = None  # default: the rootDSE's defaultNamingContext
+    kerberos_host: str | None = None  # the host of the ldap/ SPN; default: the DC's dnsHostName
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One search result: its DN and raw attribute values (bytes, as the server sent them)."""
+
+    dn: str
+    attributes: Mapping[str, Sequence[bytes]]
+
+    def raw(self, name: str) -> Sequence[bytes]:
+        """All values of an attribute (case-insensitive name), or nothing."""
+        for key, values in self.attributes.items():
+            if key.lower() == name.lower():
+                return values
+        return ()
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        """All values of an attribute as text."""
+        return tuple(value.decode("utf-8", errors="replace") for value in self.raw(name))
+
+    def text(self, name: str) -> str | None:
+        """The first value of an attribute as text, or None."""
+        values = self.texts(name)
+        return values[0] if values else None
+
+    def integer(self, name: str) -> int | None:
+        """The first value of an integer attribute, or None."""
+        value = self.text(name)
+        return int(value) if value is not None and value.lstrip("-").isdigit() else None
+
+
+def _tls(settings: LdapSettings) -> Tls:
+    if settings.ca_file is not None and not settings.ca_file.is_file():
+        raise InputError(f"--ldap-ca-file {settings.ca_file}: no such file")
+    return Tls(
+        validate=ssl.CERT_REQUIRED if settings.verify else ssl.CERT_NONE,
+        ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
+    )
+
+
+def _tls_failure(endpoint: Endpoint, detail: str) -> InputError:
+    return InputError(
+        f"TLS with {endpoint} failed: {detail}; trust the DC's CA with --ldap-ca-file FILE "
+        "(or, in a lab only, skip the check with --ldap-insecure)"
+    )
+
+
+def _translate(exc: Exception, endpoint: Endpoint) -> ShareauditError:
+    """One line for an ldap3 (or gssapi) failure, as the error class the CLI maps to an exit code."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, _GSS_ERRORS):
+        # gssapi's message names the principal and the reason (no ticket, unknown server), never a secret.
+        return InputError(f"Kerberos bind to {endpoint} failed: {' '.join(text.split())} (run kinit?)")
+    if isinstance(exc, ldap_errors.LDAPPackageUnavailableError):
+        return InputError(f"Kerberos needs the gssapi package: pip install 'shareaudit[kerberos]' ({text})")
+    if "certificate verify failed" in lowered or ("hostname" in lowered and "match" in lowered):
+        reason = (
+            "certificate verify failed"
+            if "verify failed" in lowered
+            else "the certificate is for another name"
+        )
+        return _tls_failure(endpoint, reason)
+    if isinstance(exc, ldap_errors.LDAPStartTLSError) or ("ssl" in lowered and "wrapping" in lowered):
+        return _tls_failure(endpoint, text)
+    if "refused" in lowered:
+        return CollectError(
+            FailureKind.REFUSED, f"directory {endpoint}: connection refused (no LDAP server there?)"
+        )
+    if "timed out" in lowered or isinstance(exc, ldap_errors.LDAPResponseTimeoutError):
+        return CollectError(FailureKind.TIMEOUT, f"directory {endpoint}: no answer in time")
+    if "name or service not known" in lowered or "getaddrinfo" in lowered or "nodename" in lowered:
+        return CollectError(FailureKind.UNRESOLVED, f"directory {endpoint}: name does not resolve")
+    if "unreachable" in lowered:
+        return CollectError(FailureKind.UNREACHABLE, f"directory {endpoint}: network unreachable")
+    if isinstance(exc, ldap_errors.LDAPSessionTerminatedByServerError):
+        return CollectError(FailureKind.PROTOCOL, f"directory {endpoint}: the server closed the session")
+    return CollectError(FailureKind.PROTOCOL, f"directory {endpoint}: {type(exc).__name__}: {text}")
+
+
+def _bind_refused(connection: Connection, settings: LdapSettings, endpoint: Endpoint) -> InputError:
+    result: dict[str, Any] = connection.result or {}
+    code = result.get("result")
+    who = settings.user or "(Kerberos ticket)"
+    if code == _INVALID_CREDENTIALS:
+        return InputError(f"LDAP bind to {endpoint} as {who} refused: wrong user name or password")
+    if code == _STRONGER_AUTH_REQUIRED:
+        return InputError(
+            f"LDAP bind to {endpoint} as {who} refused: {result.get('message') or 'stronger auth required'}"
+        )
+    return InputError(
+        f"LDAP bind to {endpoint} as {who} refused: {result.get('description')} {result.get('message') or ''}".strip()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RootDse:
+    """What the DC says about itself before and after bind ([MS-ADTS] 3.1.1.3.2 rootDSE attributes)."""
+
+    default_naming_context: str
+    configuration_naming_context: str
+    dns_host_name: str
+
+
+class DirectoryConnection:
+    """A bound, TLS-protected LDAP session to one DC, with paged searches under the domain's base DN."""
+
+    def __init__(self, settings: LdapSettings) -> None:
+        self.settings = settings
+        self.endpoint = parse_ldap_url(settings.url)
+        if settings.auth not in AUTH_METHODS:
+            raise InputError(f"--ldap-auth must be one of {', '.join(AUTH_METHODS)}")
+        if settings.auth in ("simple", "ntlm") and (not settings.user or settings.secret is None):
+            raise InputError(f"--ldap-auth {settings.auth} needs a user (--ldap-user) and a password")
+        server = Server(
+            self.endpoint.host,
+            port=self.endpoint.port,
+            use_ssl=self.endpoint.tls == "ldaps",
+            tls=_tls(settings),
+            get_info=NONE,  # no schema download: attributes are decoded here, by name
+            connect_timeout=settings.timeout,
+        )
+        self._connection = Connection(
+            server,
+            receive_timeout=max(1, math.ceil(settings.timeout)),  # ldap3 packs it as a C long
+            raise_exceptions=False,
+            read_only=True,
+            auto_referrals=False,
+        )
+        try:
+            self._open()
+        except (ldap_errors.LDAPException, OSError) as exc:
+            self.close()
+            raise _translate(exc, self.endpoint) from exc
+        except _GSS_ERRORS as exc:
+            self.close()
+            raise _translate(exc, self.endpoint) from exc
+
+    def _open(self) -> None:
+        connection = self._connection
+        connection.open()
+        if self.endpoint.tls == "starttls" and not connection.start_tls():
+            raise ldap_errors.LDAPStartTLSError(str(connection.result))
+        # The rootDSE is readable before binding; Kerberos needs the DC's host name for the ldap/ SPN.
+        self.root = self._root_dse()
+        settings = self.settings
+        if settings.auth == "kerberos":
+            connection.authentication = SASL
+            connection.sasl_mechanism = KERBEROS
+            connection.sasl_credentials = (settings.kerberos_host or self.root.dns_host_name,)
+        else:
+            connection.authentication = SIMPLE if settings.auth == "simple" else NTLM
+            connection.user = settings.user
+            connection.password = settings.secret.reveal() if settings.secret else None
+        bound = connection.bind()
+        connection.password = None  # nothing keeps the password once the bind is done
+        if not bound:
+            raise _bind_refused(connection, settings, self.endpoint)
+        self.base_dn = settings.base_dn or self.root.default_naming_context
+
+    def _root_dse(self) -> RootDse:
+        attributes = ["defaultNamingContext", "configurationNamingContext", "dnsHostName"]
+        entries = list(self._search("", "(objectClass=*)", attributes, BASE))
+        if not entries or not entries[0].text("defaultNamingContext"):
+            raise CollectError(
+                FailureKind.PROTOCOL, f"directory {self.endpoint}: no rootDSE (is this an AD DC?)"
+            )
+        root = entries[0]
+        return RootDse(
+            root.text("defaultNamingContext") or "",
+            root.text("configurationNamingContext") or "",
+            root.text("dnsHostName") or self.endpoint.host,
+        )
+
+    def search(
+        self, base: str, ldap_filter: str, attributes: Sequence[str], scope: str = SUBTREE
+    ) -> Iterator[Entry]:
+        """Entries below base matching the filter, fetched page by page (RFC 2696)."""
+        try:
+            yield from self._search(base, ldap_filter, attributes, scope)
+        except (ldap_errors.LDAPException, OSError) as exc:
+            raise _translate(exc, self.endpoint) from exc
+
+    def read(self, dn: str, attributes: Sequence[str]) -> Entry | None:
+        """One object by DN (a base search), or None when it does not exist."""
+        return next(self.search(dn, "(objectClass=*)", attributes, BASE), None)
+
+    def _search(self, base: str, ldap_filter: str, attributes: Sequence[str], scope: str) -> Iterator[Entry]:
+        connection = self._connection
+        cookie: bytes | None = None
+        while True:
+            connection.search(
+                base,
+                ldap_filter,
+                scope,
+                attributes=list(attributes),
+                paged_size=None if scope == BASE else PAGE_SIZE,
+                paged_cookie=cookie,
+            )
+            result: dict[str, Any] = connection.result or {}
+            if result.get("result") == 32:  # noSuchObject: an empty answer, not a failure
+                return
+            if result.get("result") not in (0, None):
+                raise CollectError(
+                    FailureKind.PROTOCOL,
+                    f"directory {self.endpoint}: search of {base or 'the rootDSE'} failed: "
+                    f"{result.get('description')} {result.get('message') or ''}".strip(),
+                )
+            for item in connection.response or ():
+                if item.get("type") == "searchResEntry":
+                    yield Entry(str(item["dn"]), dict(item.get("raw_attributes", {})))
+            control = (result.get("controls") or {}).get(_PAGED_RESULTS)
+            cookie = control["value"]["cookie"] if control else None
+            if not cookie:
+                return
+
+    def close(self) -> None:
+        """Unbind and close the socket; safe to call twice."""
+        if self._connection.bound or not self._connection.closed:
+            with contextlib.suppress(ldap_errors.LDAPException, OSError):  # a dead session: nothing to close
+                self._connection.unbind()
+
+    def __enter__(self) -> DirectoryConnection:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

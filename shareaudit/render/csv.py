@@ -1,0 +1,93 @@
+"""Findings as CSV: one finding per row, with stable columns (documented in the README).
+
+Cells that a spreadsheet would read as a formula (=, +, -, @, tab, carriage return first) get a leading
+apostrophe: share names and evidence come from the audited server, and a share named
+`=HYPERLINK(...)` must not become a live formula on the admin's machine (CSV injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from shareaudit.model import Finding, ScanResult
+from shareaudit.rules.platform import PLATFORMS
+
+COLUMNS = (
+    "id",
+    "severity",
+    "rule",
+    "title",
+    "host",
+    "share",
+    "identity",
+    "path",
+    "platform",
+    "evidence",
+    "why",
+    "remediation",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """The cell as text a spreadsheet will not evaluate."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def remediation_text(finding: Finding) -> str:
+    """The detected platform's steps, one per line; every platform's, labelled, when it is unknown."""
+    if finding.platform in finding.remediation:
+        return "\n".join(finding.remediation[finding.platform])
+    return "\n".join(
+        f"[{PLATFORMS.get(platform, platform)}] {step}"
+        for platform, steps in finding.remediation.items()
+        for step in steps
+    )
+
+
+def row(finding: Finding) -> list[str]:
+    """One finding as the CSV columns, in order."""
+    values = (
+        finding.id,
+        finding.severity,
+        finding.rule,
+        finding.title,
+        finding.host,
+        finding.share or "",
+        finding.identity or "",
+        finding.path or "",
+        finding.platform or "",
+        finding.evidence,
+        finding.why,
+        remediation_text(finding),
+    )
+    return [neutralise(value) for value in values]
+
+
+def dumps(result: ScanResult) -> str:
+    """The findings of a result as CSV text (header row first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 line ends, as spreadsheets expect
+    writer.writerow(COLUMNS)
+    for finding in result.findings:
+        writer.writerow(row(finding))
+    return buffer.getvalue()
+
+
+def write(result: ScanResult, path: Path) -> None:
+    """Write the findings CSV atomically (UTF-8 with a BOM, so spreadsheets detect the encoding)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        # newline="" : the csv module writes its own line ends. errors="replace": a lone surrogate
+        # from a hostile server's name must not stop the report.
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace") as handle:
+            handle.write(dumps(result))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

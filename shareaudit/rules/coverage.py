@@ -1,0 +1,42 @@
+"""Coverage rules: targets that were not (fully) scanned, so a failed run never reads as a clean one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shareaudit.model import ScanResult
+from shareaudit.rules.registry import Hit, scan_rule
+
+# options key the CLI sets when a scan is interrupted: the targets never reached.
+UNSCANNED = "unscanned_targets"
+
+
+@scan_rule("target-not-scanned")
+def target_not_scanned(result: ScanResult) -> Iterator[Hit]:
+    """A target failed to scan, was skipped as invalid, or was never reached (interrupted run)."""
+    for host in result.hosts:
+        if not host.error:
+            continue
+        # Nothing answered: everything about this host is unknown. Partial: some facts are missing.
+        nothing = host.posture is None or not host.reachable
+        what = "nothing was learned about it" if nothing else "what was gathered before the failure is kept"
+        yield Hit(
+            "high" if nothing else "medium",
+            f"{host.error_kind or 'error'}: {host.error} ({what}).",
+            host=host,
+        )
+    for problem in result.input_problems:
+        yield Hit(
+            "medium",
+            f"Skipped target entry: {problem}",
+            host_label="(target list)",
+            identity_key=problem,
+        )
+    unscanned = result.options.get(UNSCANNED)
+    if isinstance(unscanned, list):
+        for target in unscanned:
+            yield Hit(
+                "high",
+                "The scan was interrupted before this target was scanned.",
+                host_label=str(target),
+            )
