@@ -11,6 +11,7 @@ Exit codes (also in `shareaudit --help` and the README):
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -58,6 +59,7 @@ from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity, ex
 from shareaudit.inventory import Inventory
 from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
 from shareaudit.redact import Redactor, load_or_create_key
+from shareaudit.render.progress import LiveProgress
 from shareaudit.render.terminal import leftover_probes, print_summary
 from shareaudit.rules import evaluate
 from shareaudit.rules.coverage import UNSCANNED
@@ -415,11 +417,16 @@ def scan_command(
             input_problems=tuple(str(p) for p in target_list.problems),
         )
 
+    # A live display only for a person at a terminal: cron mail and CI logs stay clean.
+    live = LiveProgress(len(target_list.targets)) if not quiet and sys.stderr.isatty() else None
+    if live is not None:
+        options = replace(options, progress=live)
     try:
-        for target, host in scan(target_list.targets, identities, options):
-            hosts[order[target]] = host
-            if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
-                scanfile.write(result(), json_path)
+        with live if live is not None else contextlib.nullcontext():
+            for target, host in scan(target_list.targets, identities, options):
+                hosts[order[target]] = host
+                if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
+                    scanfile.write(result(), json_path)
     except KeyboardInterrupt:
         if inventory:
             inventory.close()

@@ -49,6 +49,7 @@ class ScanOptions:
     exclude_shares: tuple[str, ...] = ()
     redactor: Redactor | None = None  # required when crawling
     on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
+    progress: Progress | None = None  # told about hosts and entries walked; None: nobody listens
 
 
 class Progress(Protocol):
@@ -58,6 +59,8 @@ class Progress(Protocol):
 
     def host_finished(self, result: HostResult) -> None: ...
 
+    def entries_walked(self, target: Target, share: str, count: int) -> None: ...
+
 
 class NoProgress:
     """Progress that goes nowhere (quiet runs, tests)."""
@@ -66,6 +69,9 @@ class NoProgress:
         """Ignore."""
 
     def host_finished(self, result: HostResult) -> None:
+        """Ignore."""
+
+    def entries_walked(self, target: Target, share: str, count: int) -> None:
         """Ignore."""
 
 
@@ -368,7 +374,22 @@ def _crawl_one(
         if isinstance(tree, str):
             return Content(identity.label, 0, 0, 0, False, False, 0.0, error=f"tree connect refused: {tree}")
         try:
-            walk = ShareCrawl(tree, identity.label, options.crawl, options.redactor, options.timeout, sink)
+            progress = options.progress
+            walked = None
+            if progress is not None:
+
+                def walked(count: int) -> None:
+                    progress.entries_walked(state.target, share.name, count)
+
+            walk = ShareCrawl(
+                tree,
+                identity.label,
+                options.crawl,
+                options.redactor,
+                options.timeout,
+                sink,
+                on_entries=walked,
+            )
             return walk.run()
         finally:
             tree.disconnect()
@@ -411,7 +432,7 @@ def scan(
     progress: Progress | None = None,
 ) -> Iterator[tuple[Target, HostResult]]:
     """Scan hosts in parallel (bounded), yielding each target and its result as soon as it is complete."""
-    progress = progress or NoProgress()
+    progress = progress or options.progress or NoProgress()
     with ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host") as pool:
         futures = {}
         for target in targets:

@@ -164,6 +164,7 @@ class _WalkState:
     listed_entries: int = 0
     unseen_entries: int = 0
     unlisted_dirs: int = 0
+    reported: int = 0  # entries already reported to on_entries
 
 
 class ShareCrawl:
@@ -177,11 +178,13 @@ class ShareCrawl:
         redactor: Redactor,
         timeout: float,
         on_medical: MedicalSink | None = None,
+        on_entries: Callable[[int], None] | None = None,
     ) -> None:
         self.walker = Walker(tree, RateLimit(bounds.rate), timeout, bounds.in_flight)
         self.identity = identity
         self.bounds = bounds
         self.tally = _Tally(redactor, on_medical)
+        self.on_entries = on_entries  # told how many more entries each batch took (progress display)
         self.bounds_hit: list[str] = []
         self.sniff_queue: list[tuple[str, Entry, NameVerdict]] = []  # (directory, entry, name verdict)
         self.zip_queue: list[tuple[str, Entry, NameVerdict]] = []
@@ -278,6 +281,9 @@ class ShareCrawl:
                 self._drain_sniffs()
             if len(self.zip_queue) >= self.bounds.in_flight or not pending or walk.stopped:
                 self._drain_zips()
+            if self.on_entries is not None:
+                self.on_entries(self.tally.entries - walk.reported)
+                walk.reported = self.tally.entries
             if time.monotonic() > deadline and pending and not walk.stopped:
                 self._hit("time")
                 walk.stopped = True

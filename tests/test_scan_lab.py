@@ -357,3 +357,35 @@ def test_non_smb_service_and_stalled_server_do_not_stop_other_hosts(
     assert stalled["posture"]["smb1"] is True  # negotiated before the server went silent: kept
     assert hosts[(LABFS.address, 445)]["error"] is None
     assert "Traceback" not in run.text
+
+
+def _under_a_terminal(*args: str) -> str:
+    """Run the CLI with a pseudo-terminal as its stdout and stderr (util-linux `script`), return what it drew."""
+    import shlex
+    import subprocess
+    import sys
+
+    command = shlex.join([sys.executable, "-m", "shareaudit", *args])
+    proc = subprocess.run(
+        ["script", "-q", "-e", "-c", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "TERM": "xterm",
+            "COLUMNS": "160",
+            "SHAREAUDIT_DATA_DIR": "/tmp/sa-progress",
+        },
+    )
+    return proc.stdout
+
+
+def test_progress_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    hosts = (LABNAS.address, LABFS.address, LABACL.address)
+    drawn = _under_a_terminal("scan", *hosts)
+    assert "scanning" in drawn and "entries" in drawn and "3/3" in drawn
+    quiet = _under_a_terminal("scan", *hosts, "--quiet")
+    assert "scanning" not in quiet
+    piped = shareaudit("scan", *hosts, env={"PATH": "/usr/bin:/bin", "SHAREAUDIT_DATA_DIR": str(tmp_path)})
+    assert "scanning" not in piped.err and "entries" not in piped.err

@@ -215,6 +215,7 @@ class Report:
     hosts_failed: int
     findings_total: int
     accepted: int  # findings marked as accepted risks (suppressed)
+    accepted_risks: tuple[Finding, ...]  # shown in their own section, with reason, owner and expiry
     severities: tuple[SeverityCount, ...]
     badges: tuple[Badge, ...]
     identities: tuple[IdentityRow, ...]
@@ -331,6 +332,7 @@ def report_view(result: ScanResult, generated_at: str | None = None) -> Report:
         hosts_failed=failed,
         findings_total=len(findings),
         accepted=len(findings) - len(active),
+        accepted_risks=tuple(f for f in findings if f.suppressed is not None),
         severities=tuple(SeverityCount(sev, by_severity[sev]) for sev in SEVERITIES),
         badges=_badges(result.options),
         identities=tuple(

@@ -192,3 +192,20 @@ def test_terminal_summary_gains_findings_counts_and_the_worst() -> None:
     assert "Findings: 3 (2 high, 1 medium)" in text
     assert "[bold]x[/bold]" in text  # server strings are never rich markup
     assert "The null session or guest can write to a share" in text
+
+
+def test_accepted_risks_have_their_own_section() -> None:
+    base = scan_result(host("nas01", shares=(share("scans", {"guest": WRITE}),)))
+    findings = evaluate(base)
+    accepted = dataclasses.replace(
+        findings[0], suppressed=Suppression(f"waiting for {HOSTILE[0]}", "pacs-admins", "2027-01-31")
+    )
+    page = html.render(dataclasses.replace(base, findings=(accepted, *findings[1:])))
+    section = page[page.index('<section id="accepted">') :]
+    section = section[: section.index("</section>")]
+    assert "Accepted risks (1)" in section
+    assert "pacs-admins" in section and "2027-01-31" in section and accepted.title in section
+    assert HOSTILE[0] not in section  # escaped, like every server or admin string
+    assert "&lt;img src=x onerror=alert(1)&gt;" in section
+    plain = html.render(base)
+    assert '<section id="accepted">' not in plain
