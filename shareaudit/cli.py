@@ -448,7 +448,6 @@ def scan_command(
     final = replace(final, findings=evaluate(final))
     if accepted:
         final = replace(final, findings=suppress.apply(final.findings, accepted, date.today()))
-    write_outputs(final, json_path, html_path, csv_path)
     name = audit_name or (loaded.history.name if loaded and loaded.history.name else None)
     name = name or (
         config_path.stem
@@ -459,16 +458,23 @@ def scan_command(
     run_id: int | None = None
     keep_history = not no_history and (loaded.history.enabled if loaded else True)
     if keep_history:
-        store = History(
-            history_file
-            or (loaded.history.path if loaded and loaded.history.path else None)
-            or history_path(None, data_dir)
-        )
         try:
-            run_id = store.record(name, final, [f.id for f in final.findings if f.suppressed])
-            new_findings = new_since(store, name, run_id, final.findings)
-        finally:
-            store.close()
+            store = History(
+                history_file
+                or (loaded.history.path if loaded and loaded.history.path else None)
+                or history_path(None, data_dir)
+            )
+            try:
+                run_id = store.record(name, final, [f.id for f in final.findings if f.suppressed])
+                new_findings = new_since(store, name, run_id, final.findings)
+            finally:
+                store.close()
+        except ShareauditError as exc:  # the history is a record of the run; losing it must not lose the run
+            click.echo(f"shareaudit: WARNING: run not recorded in the history: {exc}", err=True)
+        else:
+            fresh = {f.id for f in new_findings}
+            final = replace(final, findings=tuple(replace(f, new=f.id in fresh) for f in final.findings))
+    write_outputs(final, json_path, html_path, csv_path)
     if loaded is not None and (loaded.alerts.webhook or loaded.alerts.email):
         for trouble in send_alerts(loaded, final, new_findings, name, run_id):
             click.echo(f"shareaudit: WARNING: alert not sent: {trouble}", err=True)

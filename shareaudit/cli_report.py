@@ -122,9 +122,13 @@ def report_command(
     for scan, 3 when the scan had failed targets, 2 when SCAN_FILE is not a scan result.
     """
     saved = scanfile.read(scan_file)
-    # Accepted risks recorded in the saved result stay accepted (matched by fingerprint).
-    accepted = {f.id: f.suppressed for f in saved.findings if f.suppressed is not None}
-    findings = tuple(replace(f, suppressed=accepted.get(f.id)) for f in evaluate(saved))
+    # Accepted risks and "new since the previous run" recorded in the saved result stay as they were
+    # (matched by fingerprint): both come from files and history the re-render does not read.
+    before = {f.id: f for f in saved.findings}
+    findings = tuple(
+        replace(f, suppressed=before[f.id].suppressed, new=before[f.id].new) if f.id in before else f
+        for f in evaluate(saved)
+    )
     result = replace(saved, findings=findings)
     _, html_out, csv_out = output_paths(output_dir, None, html_path, csv_path)
     write_outputs(result, json_path, html_out, csv_out)

@@ -334,9 +334,10 @@ class Finding:
     why: str = ""
     remediation: dict[str, list[str]] = field(default_factory=dict)  # platform -> steps
     platform: str | None = None  # the platform detected for the host (shown first)
-    suppressed: Suppression | None = (
-        None  # an accepted risk: kept visible, not counted for --fail-on or alerts
-    )
+    # An accepted risk: kept visible, not counted for --fail-on or alerts.
+    suppressed: Suppression | None = None
+    # Not in the previous run of the same audit; None when no history was consulted.
+    new: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

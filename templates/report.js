@@ -10,7 +10,7 @@
       PLAT = data.platforms;
   // Positions in a finding row (see shareaudit/render/html.py: _finding_row).
   var ID = 0, SEVERITY = 1, RULE = 2, HOST = 3, SHARE = 4, IDENT = 5, PATH = 6, EVIDENCE = 7,
-      PLATFORM = 8, TITLE = 9, WHY = 10, REMEDY = 11, ADDRESS = 12, ACCEPTED = 13;
+      PLATFORM = 8, TITLE = 9, WHY = 10, REMEDY = 11, ADDRESS = 12, ACCEPTED = 13, NEW = 14;
   // Markers for the finding's own share, address and host in remediation steps (html.py: templated);
   // a step that starts with U+E003 is stored verbatim.
   var MARKS = /[\uE000-\uE002]/g;
@@ -194,6 +194,7 @@
     toggle.setAttribute("aria-label", "details");
     title.appendChild(toggle);
     title.appendChild(document.createTextNode(" " + str(f[TITLE])));
+    if (f[NEW]) { title.appendChild(el("span", "new since the last run", "badge new")); }
     if (f[ACCEPTED]) { title.appendChild(el("span", "accepted risk", "badge")); tr.className = "accepted"; }
     tr.appendChild(sev);
     tr.appendChild(title);

@@ -174,6 +174,13 @@ def test_diff_reports_exactly_the_change(tmp_path: Path, loosened_records: None)
     # what the guest exposure replaces: the share's "medical data held, properly restricted" inventory note
     assert [f["rule"] for f in changes["resolved"]] == ["medical-data-inventory"]
     assert changes["changed"] == [] and changes["medical_grew"] == []
+    after = json.loads((tmp_path / "after.json").read_text())["findings"]
+    marked_new = {(f["share"], f["identity"], f["rule"]) for f in after if f["new"]}
+    assert marked_new == {
+        ("records", "guest", "unprivileged-read"),
+        ("records", "guest", "medical-data-exposed"),
+    }
+    assert all(f["new"] is False for f in after if f["share"] != "records")
 
 
 def test_suppression_hides_until_it_expires(tmp_path: Path, loosened_records: None) -> None:

@@ -416,6 +416,7 @@ def _finding_row(finding: Finding, address: str | None, texts: _Strings, remedie
         remedies.ref(remedy),
         address,
         _suppression(finding),
+        finding.new,
     ]
 
 

@@ -209,3 +209,12 @@ def test_accepted_risks_have_their_own_section() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in section
     plain = html.render(base)
     assert '<section id="accepted">' not in plain
+
+
+def test_new_findings_are_marked_for_the_page() -> None:
+    base = scan_result(host("nas01", shares=(share("scans", {"guest": WRITE}),)))
+    first, *rest = evaluate(base)
+    data = html.browser_data([dataclasses.replace(first, new=True), *rest])
+    rows = data["findings"]
+    assert isinstance(rows, list)
+    assert rows[0][14] is True and all(row[14] is None for row in rows[1:])
