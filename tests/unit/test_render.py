@@ -218,3 +218,24 @@ def test_new_findings_are_marked_for_the_page() -> None:
     rows = data["findings"]
     assert isinstance(rows, list)
     assert rows[0][14] is True and all(row[14] is None for row in rows[1:])
+
+
+def test_a_probe_file_left_behind_is_reported_with_its_exact_path() -> None:
+    from shareaudit.model import Access, WriteProbe
+    from shareaudit.render.terminal import leftover_probes
+
+    left = WriteProbe("shareaudit-probe-0123456789ab.tmp", created=True, cleaned=False, note="still there")
+    gone = WriteProbe("shareaudit-probe-ba9876543210.tmp", created=True, cleaned=True)
+    base = scan_result(
+        host(
+            "nas01",
+            shares=(
+                share("scans", {"guest": Access(connect=True, write=True, probe=left)}),
+                share("public", {"guest": Access(connect=True, probe=gone)}),
+            ),
+        )
+    )
+    address = base.hosts[0].address
+    assert leftover_probes(base) == [
+        f"\\\\{address}\\scans\\shareaudit-probe-0123456789ab.tmp (created as guest)"
+    ]
