@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dcdata
+import lab
+from lab import LabError as DcError
+from lab import alive, run
 
 HERE = Path(__file__).resolve().parent
 DC_DIR = Path(os.environ.get("SHAREAUDIT_DC_DIR", "/tmp/shareaudit-dc"))
@@ -45,24 +47,9 @@ NEEDED = ("samba", "samba-tool", "smbcacls", "unshare", "mount", "openssl", "ip"
 PORTS = (53, 88, 389, 445, 636)
 
 
-class DcError(RuntimeError):
-    """The DC could not be brought up; the message says why."""
-
-
-def run(cmd: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command, raising DcError with its output when it fails."""
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise DcError(
-            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc
-
-
 def port_open(port: int, timeout: float = 0.3) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((dcdata.ADDRESS, port), timeout=timeout):
-        return True
-    return False
+    """Whether the DC accepts connections on one of its ports."""
+    return lab.port_open(dcdata.ADDRESS, port, timeout)
 
 
 def check_prerequisites() -> None:
@@ -74,9 +61,7 @@ def check_prerequisites() -> None:
 
 
 def ensure_address() -> None:
-    shown = run(["ip", "-4", "addr", "show", "dev", "lo"]).stdout
-    if f"inet {dcdata.ADDRESS}/" not in shown:
-        run(["ip", "addr", "add", f"{dcdata.ADDRESS}/32", "dev", "lo"])
+    lab.ensure_address(dcdata.ADDRESS)
 
 
 def provision() -> None:
@@ -231,19 +216,11 @@ def apply_acls() -> None:
             time.sleep(0.5)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def running() -> bool:
     if not READY.exists():
         return False
     info = json.loads(READY.read_text())
-    return _alive(int(info["pid"])) and all(port_open(port) for port in PORTS)
+    return alive(int(info["pid"])) and all(port_open(port) for port in PORTS)
 
 
 def up() -> None:

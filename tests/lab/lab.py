@@ -331,12 +331,13 @@ def running() -> bool:
     if not READY.exists():
         return False
     info = json.loads(READY.read_text())
-    return all(_alive(pid) for pid in info["pids"].values()) and all(
+    return all(alive(pid) for pid in info["pids"].values()) and all(
         port_open(p.address) for p in PERSONALITIES
     )
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
