@@ -14,7 +14,7 @@ import pytest
 from clirun import Run, shareaudit
 from labdata import LABNAS
 
-pytestmark = pytest.mark.usefixtures("dc")
+pytestmark = pytest.mark.usefixtures("dc", "lab")  # some tests scan the file-server lab too
 
 DC_DIR = Path(os.environ.get("SHAREAUDIT_DC_DIR", "/tmp/shareaudit-dc"))
 CA = str(DC_DIR / "tls" / "ca.pem")
