@@ -27,9 +27,6 @@ from spnego.exceptions import SpnegoError
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.identities import Identity, IdentityKind
 
-# [MS-SMB2] 2.2.6 SessionFlags
-SESSION_FLAG_IS_GUEST = 0x0001
-SESSION_FLAG_IS_NULL = 0x0002
 _NTLMSSP_MECH = TypesMech["NTLMSSP - Microsoft NTLM Security Support Provider"]
 # Failures of a request that are answers about access, not about the server's health.
 REFUSALS = (SMBResponseException,)
@@ -53,7 +50,6 @@ class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped
     """An anonymous (null) session: empty user, empty password, no session key."""
 
     session_id: int
-    _flags: int
 
     def __init__(self, connection: Connection) -> None:
         super().__init__(connection, username="", password="", require_encryption=False)
@@ -77,7 +73,6 @@ class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped
             self.session_id = response["session_id"].get_value()
         answer = SMB2SessionSetupResponse()
         answer.unpack(response["data"].get_value())
-        self._flags = int(answer["session_flags"].get_value())
         return int(response["status"].get_value()), bytes(answer["buffer"].get_value())
 
     def connect(self) -> None:

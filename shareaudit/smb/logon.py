@@ -30,7 +30,6 @@ from shareaudit.identities import ANONYMOUS, Identity, IdentityKind, Secret
 EMPTY_NT_HASH = "31d6cfe0d16ae931b73c59d7e0c089c0"
 # [MS-SMB2] 2.2.6 SessionFlags
 SESSION_FLAG_IS_GUEST = 0x0001
-SESSION_FLAG_IS_NULL = 0x0002
 
 
 def nt_status_name(code: int) -> str:
