@@ -57,7 +57,7 @@ from shareaudit.errors import InputError, ShareauditError
 from shareaudit.history import History, new_since
 from shareaudit.identities import ANONYMOUS, GUEST, Identity, audit_identity, extra_identities
 from shareaudit.inventory import Inventory
-from shareaudit.model import HostResult, IdentityInfo, ScanResult, Tool
+from shareaudit.model import HostResult, ScanResult, Tool
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render.progress import LiveProgress
 from shareaudit.render.terminal import leftover_probes, print_summary
@@ -98,10 +98,6 @@ def _user_name() -> str:
 
 def _prompt(label: str) -> str:
     return click.prompt(label, hide_input=True, err=True)
-
-
-def _identity_info(identity: Identity) -> IdentityInfo:
-    return IdentityInfo(identity.label, identity.kind.value, identity.username, identity.domain)
 
 
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -400,7 +396,7 @@ def scan_command(
             started_at=started,
             finished_at=finished,
             hosts=tuple(hosts[n] for n in sorted(hosts)),
-            identities=tuple(_identity_info(i) for i in identities),
+            identities=tuple(i.info() for i in identities),
             options={
                 "timeout": timeout,
                 "max_hosts": max_hosts,

@@ -19,7 +19,7 @@ from shareaudit.collect import ScanOptions, scan
 from shareaudit.crawl import CrawlBounds
 from shareaudit.device import Check, checks
 from shareaudit.errors import InputError
-from shareaudit.history import Diff, History
+from shareaudit.history import Diff, History, StoredFinding
 from shareaudit.identities import (
     ANONYMOUS,
     GUEST,
@@ -28,7 +28,7 @@ from shareaudit.identities import (
     parse_identity_option,
     secret_from_env,
 )
-from shareaudit.model import Finding, IdentityInfo, ScanResult, Tool
+from shareaudit.model import Finding, ScanResult, Tool
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.targets import parse_targets
 
@@ -128,10 +128,9 @@ def history_command(
     return EXIT_OK
 
 
-def _describe(finding: object) -> str:
-    f = finding
-    where = "/".join(x for x in (f.host, f.share, f.identity, f.path) if x)  # type: ignore[attr-defined]
-    return f"[{f.severity}] {f.title} ({where})"  # type: ignore[attr-defined]
+def _describe(finding: StoredFinding) -> str:
+    where = "/".join(x for x in finding.place if x)
+    return f"[{finding.severity}] {finding.title} ({where})"
 
 
 def print_diff(diff: Diff, console: Console) -> None:
@@ -286,7 +285,7 @@ def device_command(
         started_at=started,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         hosts=tuple(hosts),
-        identities=tuple(IdentityInfo(i.label, i.kind.value, i.username, i.domain) for i in identities),
+        identities=tuple(i.info() for i in identities),
         options={
             "device": label,
             "drop_share": drop_share,

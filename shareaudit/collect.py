@@ -262,7 +262,8 @@ def _measure_access(state: _HostState, identities: Sequence[Identity], options: 
         routes,
         options.timeout,
         options.active_write_probe,
-        _lookup_identities(state, identities),
+        # Who may ask LSA for names: the same order as for listing shares.
+        _enumeration_identities(state, identities),
     )
     state.logons.extend(measured.logons)
     state.refused_logons.extend(measured.refused_users)
@@ -400,11 +401,6 @@ def _crawl_one(
 
 def _refused_access(status: str) -> Access:
     return Access(connect=False, status=f"logon refused: {status}")
-
-
-def _lookup_identities(state: _HostState, identities: Sequence[Identity]) -> list[Identity]:
-    """Who may ask LSA for names, best first: named accounts, then the null session, then guest."""
-    return _enumeration_identities(state, identities)
 
 
 def scan_host(target: Target, identities: Sequence[Identity], options: ScanOptions) -> HostResult:

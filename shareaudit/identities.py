@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from shareaudit.errors import InputError
+from shareaudit.model import IdentityInfo
 
 PASSWORD_ENV = "SHAREAUDIT_PASSWORD"
 
@@ -68,6 +69,10 @@ class Identity:
     username: str = ""
     domain: str = ""
     secret: Secret = field(default=EMPTY, repr=False, compare=False)
+
+    def info(self) -> IdentityInfo:
+        """The identity as a scan result records it: never its password."""
+        return IdentityInfo(self.label, self.kind.value, self.username, self.domain)
 
     @property
     def qualified_name(self) -> str:
