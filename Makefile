@@ -12,7 +12,7 @@ DC := $(PY) tests/lab/dc.py
 APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
 # The lab's AD DC (tests/lab/dc.py) and Kerberos: samba-ad-dc, winbind, krb5-user (kinit), openssl (the
 # lab CA), util-linux (unshare); gssapi is built from source against libkrb5-dev.
-APT_PACKAGES += samba-ad-dc winbind krb5-user python3-samba openssl util-linux libkrb5-dev gcc libc6-dev python3-dev
+APT_PACKAGES += samba-ad-dc samba-ad-provision winbind krb5-user python3-samba openssl util-linux libkrb5-dev gcc libc6-dev python3-dev
 DEMO_OUT := demo-output
 
 .PHONY: demo test check lab-up lab-down dc-up dc-down deps venv clean

@@ -1,7 +1,7 @@
 """Access masks, effective rights, security descriptors as data, and well-known SIDs.
 
 Pure logic: nothing here talks to a server or imports an SMB library. The adapter in
-`shareaudit.smb.sd` turns raw security-descriptor bytes into the dataclasses defined here.
+`shareaudit.collect.smb.sd` turns raw security-descriptor bytes into the dataclasses defined here.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class FailureKind(StrEnum):
 
 
 class CollectError(ShareauditError):
-    """Talking to a server failed; raised by the adapters in shareaudit.smb with a kind and a one-line reason."""
+    """Talking to a server failed; raised by the adapters in shareaudit.collect.smb with a kind and a one-line reason."""
 
     def __init__(self, kind: FailureKind, message: str, status: str | None = None) -> None:
         super().__init__(message)

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shareaudit.alerts import EmailTarget, WebhookTarget, notify, summary
-from shareaudit.identities import Secret
+from shareaudit.audit.alerts import EmailTarget, WebhookTarget, notify, summary
 from shareaudit.model import Finding, Suppression
+from shareaudit.plan.identities import Secret
 
 SMTP_USER = "shareaudit"
 SMTP_PASSWORD = "Sm7p-Pw#only-in-tests"  # distinctive, so that a leak is found by a plain substring test

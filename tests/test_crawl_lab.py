@@ -10,12 +10,13 @@ import pytest
 from clirun import Run, shareaudit
 from labdata import LABACL, LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS
 
-from shareaudit.crawl import CrawlBounds, ShareCrawl
-from shareaudit.identities import ANONYMOUS, Identity, IdentityKind, Secret
+from shareaudit.collect.crawl import CrawlBounds, ShareCrawl
+from shareaudit.collect.smb import access
+from shareaudit.collect.smb.client import open_session
+from shareaudit.collect.smb.walk import Walker
+from shareaudit.collect.walk import RateLimit
+from shareaudit.plan.identities import ANONYMOUS, Identity, IdentityKind, Secret
 from shareaudit.redact import Redactor
-from shareaudit.smb import access
-from shareaudit.smb.client import open_session
-from shareaudit.smb.walk import RateLimit
 
 pytestmark = pytest.mark.usefixtures("lab")
 
@@ -191,7 +192,8 @@ def _walk(share: str, bounds: CrawlBounds, identity: Identity = ANONYMOUS) -> An
     try:
         tree = access.connect_tree(smb, share, 5)
         assert not isinstance(tree, str)
-        return ShareCrawl(tree, identity.label, bounds, Redactor(b"k" * 32), 5).run()
+        walker = Walker(tree, RateLimit(bounds.rate), 5, bounds.in_flight)
+        return ShareCrawl(walker, identity.label, bounds, Redactor(b"k" * 32)).run()
     finally:
         smb.close()
 

@@ -23,7 +23,7 @@ from ldap3 import BASE, KERBEROS, NONE, NTLM, SASL, SIMPLE, SUBTREE, Connection,
 from ldap3.core import exceptions as ldap_errors
 
 from shareaudit.errors import CollectError, FailureKind, InputError, ShareauditError
-from shareaudit.identities import Secret
+from shareaudit.plan.identities import Secret
 
 AUTH_METHODS = ("simple", "kerberos", "ntlm")
 PAGE_SIZE = 500  # RFC 2696 simple paged results: AD's MaxPageSize is 1000

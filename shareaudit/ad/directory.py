@@ -28,7 +28,7 @@ from shareaudit.ad.devices import (
     has_device_word,
 )
 from shareaudit.model import Directory, DirectoryAccount, DirectoryComputer, GroupMembership, PublishedPrinter
-from shareaudit.targets import DEFAULT_PORT, Target
+from shareaudit.plan.targets import DEFAULT_PORT, Target
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 # [MS-ADTS] 2.2.12 groupType: the group is a security group (distribution groups grant no access).

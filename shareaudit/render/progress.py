@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from shareaudit.model import HostResult
-from shareaudit.targets import Target
+from shareaudit.plan.targets import Target
 
 
 class LiveProgress:

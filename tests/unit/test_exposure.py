@@ -17,7 +17,7 @@ from shareaudit.acl import (
 )
 from shareaudit.ad.devices import device_reasons, has_device_word
 from shareaudit.ad.directory import ComputerFilter, address_from_dns_record, is_privileged, sid_from_bytes
-from shareaudit.exposure import Principal, evaluate_dacl, member_of_domain, share_exposure
+from shareaudit.ad.exposure import Principal, evaluate_dacl, member_of_domain, share_exposure
 from shareaudit.model import DirectoryComputer, GroupMembership, HostResult, Posture, ServerInfo, Share
 
 DOMAIN = "S-1-5-21-1-2-3"

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from shareaudit.errors import InputError
-from shareaudit.identities import Identity, IdentityKind, Secret, audit_identity, env_name_for, split_account
+from shareaudit.plan.identities import (
+    Identity,
+    IdentityKind,
+    Secret,
+    audit_identity,
+    env_name_for,
+    split_account,
+)
 
 
 def test_secret_never_shows_its_value() -> None:

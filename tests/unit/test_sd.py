@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from shareaudit.acl import Ace, SecurityDescriptor, SecurityDescriptorError
-from shareaudit.smb.sd import parse_security_descriptor
+from shareaudit.collect.smb.sd import parse_security_descriptor
 
 LABNAS = "S-1-5-21-2767244109-144325962-3098173889"
 SR_DP = 0x8004  # SE_SELF_RELATIVE | SE_DACL_PRESENT

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shareaudit.errors import InputError
-from shareaudit.targets import MAX_RANGE, Target, parse_entry, parse_targets
+from shareaudit.plan.targets import MAX_RANGE, Target, parse_entry, parse_targets
 
 
 @pytest.mark.parametrize(

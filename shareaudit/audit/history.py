@@ -131,6 +131,12 @@ class History:
         """Close the database."""
         self.db.close()
 
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self.db:

@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shareaudit.crawl import MedicalFile
+from shareaudit.collect.crawl import MedicalFile
 from shareaudit.errors import InputError
 
 
@@ -46,6 +46,12 @@ class Inventory:
         with self._lock:
             self._file.write(line)
             self.count += 1
+
+    def __enter__(self) -> Inventory:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Flush and close."""

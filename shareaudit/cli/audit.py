@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
 
 import click
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from platformdirs import user_data_dir
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shareaudit import __version__, config, scanfile
-from shareaudit.collect import ScanOptions, scan
-from shareaudit.crawl import CrawlBounds
-from shareaudit.device import Check, checks
+from shareaudit.audit.device import Check, checks
+from shareaudit.audit.history import Diff, History, StoredFinding
+from shareaudit.audit.run import run as run_audit
 from shareaudit.errors import InputError
-from shareaudit.history import Diff, History, StoredFinding
-from shareaudit.identities import (
+from shareaudit.plan import config
+from shareaudit.plan.identities import (
     ANONYMOUS,
     GUEST,
     audit_identity,
     extra_identities,
     parse_identity_option,
-    secret_from_env,
 )
-from shareaudit.model import Finding, ScanResult, Tool
-from shareaudit.redact import Redactor, load_or_create_key
-from shareaudit.targets import parse_targets
+from shareaudit.plan.plan import Bounds, Outputs, Plan
+from shareaudit.plan.targets import parse_targets
+from shareaudit.render.device import render_device_html
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_TARGETS_FAILED = 0, 1, 2, 3
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def resolve_data_dir(explicit: Path | None) -> Path:
@@ -227,14 +222,6 @@ def print_checks(found: list[Check], console: Console) -> None:
             console.print(Text(f"      - {reason}", style="red"))
 
 
-def render_device_html(result: ScanResult, found: list[Check], label: str, drop: str | None) -> str:
-    """The one-page HTML of the device check (autoescaped: every server string is untrusted)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-    return env.get_template("device.html.j2").render(
-        result=result, checks=found, label=label, drop=drop, passed=all(c.passed for c in found)
-    )
-
-
 @click.command("device")
 @click.argument("targets", nargs=-1, required=True)
 @click.option(
@@ -275,77 +262,19 @@ def device_command(
     device = extra_identities([account], None)[0]
     target_list = parse_targets(targets, strict=True)
     audit = audit_identity(user, domain, password_file, None)
-    identities = [*([audit] if audit else []), ANONYMOUS, GUEST, device]
-    key = load_or_create_key(resolve_data_dir(data_dir) / "redaction.key")
-    options = ScanOptions(timeout=timeout, crawl=CrawlBounds(), redactor=Redactor(key))
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    hosts = [host for _, host in scan(target_list.targets, identities, options)]
-    result = ScanResult(
-        tool=Tool("shareaudit", __version__),
-        started_at=started,
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        hosts=tuple(hosts),
-        identities=tuple(i.info() for i in identities),
-        options={
-            "device": label,
-            "drop_share": drop_share,
-            "crawl": True,
-            "sniff": True,
-            "show_names": False,
-        },
+    plan = Plan(
+        targets=target_list,
+        identities=(*([audit] if audit else []), ANONYMOUS, GUEST, device),
+        data_dir=resolve_data_dir(data_dir),
+        bounds=Bounds(timeout=timeout),
+        outputs=Outputs(json=json_path),
+        labels={"device": label, "drop_share": drop_share},
     )
-    result = _with_findings(result)
+    result = run_audit(plan).result
     found = checks(result, label, drop_share)
-    if json_path:
-        scanfile.write(result, json_path)
     if html_path:
         html_path.write_text(render_device_html(result, found, label, drop_share), encoding="utf-8")
     print_checks(found, _console())
     if any(h.error and h.posture is None for h in result.hosts):
         return EXIT_TARGETS_FAILED
     return EXIT_OK if all(c.passed for c in found) else EXIT_FAIL
-
-
-def _with_findings(result: ScanResult) -> ScanResult:
-    """The result with its findings, when the rules are available."""
-    from shareaudit.rules import evaluate
-
-    return replace(result, findings=evaluate(result))
-
-
-def send_alerts(
-    loaded: config.AuditConfig, result: ScanResult, new: tuple[Finding, ...], name: str, run_id: int | None
-) -> list[str]:
-    """Notify the config's webhook and/or mail recipients of new findings; returns what went wrong."""
-    from shareaudit import alerts
-
-    settings = loaded.alerts
-    webhook = email = None
-    if settings.webhook is not None:
-        hook = settings.webhook
-        webhook = alerts.WebhookTarget(
-            url=hook.url, ca_file=str(hook.ca_file) if hook.ca_file else None, verify_tls=hook.verify_tls
-        )
-    if settings.email is not None:
-        mail = settings.email
-        password = secret_from_env(mail.password_env) if mail.password_env else None
-        email = alerts.EmailTarget(
-            host=mail.host,
-            port=mail.port,
-            sender=mail.sender,
-            recipients=tuple(mail.recipients),
-            starttls=mail.starttls,
-            username=mail.username,
-            password=password,
-            ca_file=str(mail.ca_file) if mail.ca_file else None,
-        )
-    run = {
-        "run_id": run_id,
-        "audit": name,
-        "started_at": result.started_at,
-        "finished_at": result.finished_at,
-        "hosts": len(result.hosts),
-        "failed": sum(1 for h in result.hosts if h.error),
-        "tool_version": result.tool.version,
-    }
-    return list(alerts.notify(new, run, settings.threshold, webhook, email))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shareaudit.errors import InputError
-from shareaudit.identities import (
+from shareaudit.plan.identities import (
     AUDIT_LABEL,
     RESERVED_LABELS,
     Identity,

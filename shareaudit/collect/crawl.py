@@ -36,10 +36,9 @@ from shareaudit.classify import (
     sniff,
     zip_tail_range,
 )
+from shareaudit.collect.walk import Entry, Lister
 from shareaudit.model import Content, DirectorySummary, MedicalCount, StudyStore
 from shareaudit.redact import Redactor
-from shareaudit.smb.access import Tree
-from shareaudit.smb.walk import Entry, RateLimit, Walker
 
 _RANK = {"weak": 0, "medium": 1, "strong": 2}
 SAMPLES = 10  # redacted example paths kept per share
@@ -172,15 +171,14 @@ class ShareCrawl:
 
     def __init__(
         self,
-        tree: Tree,
+        walker: Lister,
         identity: str,
         bounds: CrawlBounds,
         redactor: Redactor,
-        timeout: float,
         on_medical: MedicalSink | None = None,
         on_entries: Callable[[int], None] | None = None,
     ) -> None:
-        self.walker = Walker(tree, RateLimit(bounds.rate), timeout, bounds.in_flight)
+        self.walker = walker
         self.identity = identity
         self.bounds = bounds
         self.tally = _Tally(redactor, on_medical)

@@ -1,17 +1,16 @@
 """Active Directory on the command line: `shareaudit discover`, and the LDAP options of `scan`.
 
-Parse the options, call `shareaudit.ad` and `shareaudit.exposure`, render; no LDAP here. The bind
+Parse the options, call `shareaudit.ad` and `shareaudit.ad.exposure`, render; no LDAP here. The bind
 password comes from $SHAREAUDIT_LDAP_PASSWORD, --ldap-password-file (mode 600), the audit account's own
 password when the same account binds, or a prompt on a terminal: never the command line.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from shareaudit.ad.connection import AUTH_METHODS, DirectoryConnection, LdapSettings
-from shareaudit.ad.directory import ComputerFilter, DirectoryReader, read_directory, targets_from
-from shareaudit.errors import CollectError, InputError, ShareauditError
-from shareaudit.exposure import host_exposures, member_of_domain, sids_in
-from shareaudit.identities import Identity, IdentityKind, Secret, read_secret_file, secret_from_env
-from shareaudit.model import Directory, ScanResult
-from shareaudit.targets import Target, TargetList
+from shareaudit.ad.directory import ComputerFilter, read_directory, targets_from
+from shareaudit.cli.options import grouped
+from shareaudit.errors import CollectError, InputError
+from shareaudit.model import Directory
+from shareaudit.plan.identities import Identity, IdentityKind, Secret, read_secret_file, secret_from_env
+from shareaudit.plan.targets import Target, TargetList
 
 LDAP_PASSWORD_ENV = "SHAREAUDIT_LDAP_PASSWORD"
 EXIT_INPUT = 2
@@ -172,18 +171,7 @@ def _directory_options(values: dict[str, Any]) -> DirectoryOptions | None:
     )
 
 
-def directory_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the LDAP/AD options to a click command; it receives them as one `directory` argument."""
-
-    @functools.wraps(command)
-    def collect(*args: Any, **kwargs: Any) -> Any:
-        values = {key: kwargs.pop(key) for key in _KEYS if key in kwargs}
-        return command(*args, directory=_directory_options(values), **kwargs)
-
-    wrapped: Callable[..., Any] = collect
-    for option in reversed(_OPTIONS):
-        wrapped = option(wrapped)
-    return wrapped
+directory_options = grouped("directory", _OPTIONS, _KEYS, _directory_options)
 
 
 def from_ad_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -258,61 +246,6 @@ def merge_targets(target_list: TargetList, directory: Directory, options: Direct
         t for t in targets_from(directory, options.filter) if (t.host, t.port) not in known
     ]
     return TargetList((*target_list.targets, *added), target_list.problems)
-
-
-def _named_sids(result: ScanResult, options: DirectoryOptions, audit: Identity | None) -> dict[str, str]:
-    """Names from the directory for domain SIDs in the ACLs that LSA left unnamed."""
-    directory = result.directory
-    if directory is None:
-        return {}
-    unnamed = set()
-    for host in result.hosts:
-        for share in host.shares:
-            for sd in (share.root_sd, share.share_sd):
-                for ace in (sd.dacl or ()) if sd else ():
-                    if ace.name is None and ace.sid.startswith(directory.domain_sid + "-"):
-                        unnamed.add(ace.sid)
-    if not unnamed:
-        return {}
-    try:
-        with DirectoryConnection(ldap_settings(options, audit)) as connection:
-            return DirectoryReader(connection).names_of(unnamed & sids_in(result.hosts))
-    except ShareauditError as exc:  # the scan is done: a lost DC costs names, not the result
-        click.echo(f"shareaudit: WARNING: SIDs not named through LDAP: {exc}", err=True)
-        return {}
-
-
-def apply(
-    result: ScanResult, directory: Directory, options: DirectoryOptions, audit: Identity | None
-) -> ScanResult:
-    """The result with the directory, LDAP names for unnamed ACE SIDs, and exposures derived from ACLs."""
-    result = replace(result, directory=directory)
-    names = _named_sids(result, options, audit)
-    measured = {a.name.lower(): a.identity for a in directory.accounts if a.identity}
-    # Disabled accounts cannot log on; the accounts of measured identities are compared with what was measured.
-    accounts = [a for a in directory.accounts if a.enabled and (a.device or a.identity)]
-    hosts = []
-    for host in result.hosts:
-        if names:
-            shares = tuple(
-                replace(
-                    share,
-                    root_sd=_renamed(share.root_sd, names),
-                    share_sd=_renamed(share.share_sd, names),
-                )
-                for share in host.shares
-            )
-            host = replace(host, shares=shares)
-        if member_of_domain(host, directory.netbios_domain, directory.dns_domain):
-            host = replace(host, exposures=host_exposures(host, accounts, measured))
-        hosts.append(host)
-    return replace(result, hosts=tuple(hosts))
-
-
-def _renamed(sd: Any, names: dict[str, str]) -> Any:
-    if sd is None or sd.dacl is None:
-        return sd
-    return replace(sd, dacl=tuple(replace(a, name=a.name or names.get(a.sid)) for a in sd.dacl))
 
 
 # --- discover --------------------------------------------------------------------------------------------------

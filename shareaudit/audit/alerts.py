@@ -27,8 +27,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from shareaudit import __version__
-from shareaudit.identities import Secret
 from shareaudit.model import Finding
+from shareaudit.plan.identities import Secret
 from shareaudit.rules.registry import SEVERITIES
 
 SCHEMA = "shareaudit-alert/1"

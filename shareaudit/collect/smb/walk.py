@@ -12,19 +12,18 @@ Nothing but reading happens here: every CREATE uses FILE_OPEN and read-only acce
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from smbprotocol.connection import Request
 from smbprotocol.exceptions import SMBException, SMBResponseException
 from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
+from shareaudit.collect.smb.access import Tree
+from shareaudit.collect.smb.client import status_text
+from shareaudit.collect.walk import Entry, Listing, RateLimit
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.smb.access import Tree
-from shareaudit.smb.client import status_text
 
 # [MS-SMB2] 2.2.13.1.1/2 access bits and 2.2.13 create options used here.
 FILE_READ_DATA = 0x00000001
@@ -56,27 +55,6 @@ _CHAIN_CREDITS = 4  # credits one compound needs (a zip tail read may need two f
 _FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601 to 1970
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One directory entry: enough to classify and count, nothing more."""
-
-    name: str
-    is_dir: bool
-    size: int
-    mtime: float  # Unix time
-    reparse: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """A directory's entries, or why it could not be listed; `partial` when it had more than one query's worth."""
-
-    path: str
-    entries: tuple[Entry, ...] = ()
-    status: str | None = None
-    partial: bool = False
-
-
 def parse_directory_information(buffer: bytes) -> list[Entry]:
     """FILE_DIRECTORY_INFORMATION records ([MS-FSCC] 2.4.10), without '.' and '..'."""
     entries: list[Entry] = []
@@ -102,26 +80,6 @@ def parse_directory_information(buffer: bytes) -> list[Entry]:
             break
         offset += next_offset
     return entries
-
-
-class RateLimit:
-    """At most `per_second` requests per second (0: unlimited), shared by a walker's threads."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self, count: int = 1) -> None:
-        """Wait until `count` more requests may be sent."""
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            self._next = max(self._next, now) + self.interval * count
-            wait = self._next - now - self.interval * count
-        if wait > 0:
-            time.sleep(wait)
 
 
 def _charge(payload: int) -> int:

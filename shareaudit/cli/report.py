@@ -13,9 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from shareaudit import scanfile
+from shareaudit.audit.run import write_outputs
 from shareaudit.model import Finding, ScanResult
-from shareaudit.render import csv as csv_report
-from shareaudit.render import html as html_report
 from shareaudit.render.terminal import print_summary
 from shareaudit.rules import RULES, SEVERITIES, at_or_above, evaluate
 
@@ -46,23 +45,6 @@ def output_paths(
         html_path or output_dir / DEFAULT_NAMES["html"],
         csv_path or output_dir / DEFAULT_NAMES["csv"],
     )
-
-
-def write_outputs(
-    result: ScanResult, json_path: Path | None, html_path: Path | None, csv_path: Path | None
-) -> list[Path]:
-    """Write whichever of JSON, HTML and CSV were asked for; the paths written."""
-    written = []
-    if json_path:
-        scanfile.write(result, json_path)
-        written.append(json_path)
-    if html_path:
-        html_report.write(result, html_path)
-        written.append(html_path)
-    if csv_path:
-        csv_report.write(result, csv_path)
-        written.append(csv_path)
-    return written
 
 
 def failing(findings: tuple[Finding, ...], fail_on: str | None) -> tuple[Finding, ...]:

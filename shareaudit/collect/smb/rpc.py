@@ -16,8 +16,8 @@ from impacket.dcerpc.v5.rpcrt import DCERPCException
 from impacket.nmb import NetBIOSError, NetBIOSTimeout
 from impacket.smbconnection import SessionError, SMBConnection
 
+from shareaudit.collect.smb.logon import nt_status_name, stalled, status_of, timeout_of
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.smb.logon import nt_status_name, stalled, status_of, timeout_of
 
 # [MS-SRVS] 2.2.2.4 Share Types
 STYPE_MASK = 0x000000FF

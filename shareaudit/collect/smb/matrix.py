@@ -20,19 +20,25 @@ from shareaudit.acl import (
     effective_rights,
     well_known_name,
 )
+from shareaudit.collect.plan import refused_logon
+from shareaudit.collect.smb import access as smb_access
+from shareaudit.collect.smb import client, logon, lsa
+from shareaudit.collect.smb.sd import parse_security_descriptor
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.identities import Identity, IdentityKind
 from shareaudit.model import Access, Logon, Share, WriteProbe
-from shareaudit.smb import access as smb_access
-from shareaudit.smb import client, logon, lsa
-from shareaudit.smb.sd import parse_security_descriptor
-
-# Privileged first: root ACLs are read by the first identity that may.
-_SD_ORDER = {IdentityKind.USER: 0, IdentityKind.GUEST: 1, IdentityKind.ANONYMOUS: 2}
+from shareaudit.plan.identities import Identity, IdentityKind, privilege
 
 
 def _hex(mask: int | None) -> str | None:
     return None if mask is None else f"0x{mask:08x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An identity as it logs on to this host; `route` says how a guest got in (guest_account, guest_fallback)."""
+
+    identity: Identity
+    route: str | None = None
 
 
 @dataclass
@@ -137,34 +143,32 @@ def _names(
 def measure_host_access(
     address: str,
     port: int,
-    identities: Sequence[Identity],
+    actors: Sequence[Actor],
     shares: Sequence[Share],
     share_sds: Mapping[str, bytes],
-    routes: Mapping[str, str | None],
     timeout: float,
     active_probe: bool,
     lookup_as: Sequence[Identity],
 ) -> HostAccess:
-    """Measure every identity on every share of one host."""
+    """Measure every identity on every share of one host; the most privileged reads the ACLs first."""
     result = HostAccess(tuple(shares))
     matrix: dict[str, dict[str, Access]] = {share.name: {} for share in shares}
     descriptors = _Descriptors()
-    for identity in sorted(identities, key=lambda i: _SD_ORDER[i.kind]):
+    identities = [actor.identity for actor in actors]
+    for actor in sorted(actors, key=lambda a: privilege(a.identity), reverse=True):
+        identity, route = actor.identity, actor.route
         try:
             smb = client.open_session(address, port, identity, timeout)
         except CollectError as exc:
             if exc.kind is not FailureKind.LOGIN:
                 raise
-            status = exc.status or str(exc)
-            result.logons.append(
-                Logon(identity.label, False, route=routes.get(identity.label), status=status)
-            )
+            refused_row, refused = refused_logon(identity.label, exc.status or str(exc), route)
+            result.logons.append(refused_row)
             if identity.kind is IdentityKind.USER:
                 result.refused_users.append(exc)
             for share in shares:
-                matrix[share.name][identity.label] = Access(connect=False, status=f"logon refused: {status}")
+                matrix[share.name][identity.label] = refused
             continue
-        route = routes.get(identity.label)
         if route is None and smb.guest and identity.kind is IdentityKind.USER:
             route = "mapped_to_guest"  # the server did not know the account and let it in as guest
         result.logons.append(Logon(identity.label, True, smb.guest, route))

@@ -25,7 +25,7 @@ from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSet
 from spnego.exceptions import SpnegoError
 
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.identities import Identity, IdentityKind
+from shareaudit.plan.identities import Identity, IdentityKind
 
 _NTLMSSP_MECH = TypesMech["NTLMSSP - Microsoft NTLM Security Support Provider"]
 # Failures of a request that are answers about access, not about the server's health.

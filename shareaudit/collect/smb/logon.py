@@ -24,7 +24,7 @@ from impacket.nt_errors import ERROR_MESSAGES
 from impacket.smbconnection import SessionError, SMBConnection
 
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.identities import ANONYMOUS, Identity, IdentityKind, Secret
+from shareaudit.plan.identities import ANONYMOUS, Identity, IdentityKind, Secret
 
 # MD4(UTF-16LE("")), [MS-NLMP] 3.3.1 NTOWFv1 of the empty password.
 EMPTY_NT_HASH = "31d6cfe0d16ae931b73c59d7e0c089c0"

@@ -13,7 +13,7 @@ from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
 from impacket.dcerpc.v5.rpcrt import DCERPCException
 from impacket.smbconnection import SMBConnection
 
-from shareaudit.smb.rpc import RPC_FAILURES, bind, rpc_error
+from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, rpc_error
 
 # [MS-LSAT] 2.2.13 SID_NAME_USE: the kinds that carry a real name.
 _UNKNOWN_USES = (lsat.SID_NAME_USE.SidTypeUnknown, lsat.SID_NAME_USE.SidTypeInvalid)

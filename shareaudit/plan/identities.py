@@ -82,6 +82,18 @@ class Identity:
         return f"{self.domain}\\{self.username}" if self.domain else self.username
 
 
+def privilege(identity: Identity) -> int:
+    """The one privilege order of identities: anonymous < guest < device/service account < audit account.
+
+    Who walks a share is the least privileged reader; who lists shares and reads ACLs the most privileged.
+    """
+    if identity.kind is IdentityKind.ANONYMOUS:
+        return 0
+    if identity.kind is IdentityKind.GUEST:
+        return 1
+    return 3 if identity.label == AUDIT_LABEL else 2
+
+
 ANONYMOUS = Identity("anonymous", IdentityKind.ANONYMOUS)
 GUEST = Identity("guest", IdentityKind.GUEST, username="Guest")
 AUDIT_LABEL = "audit"

@@ -41,8 +41,8 @@ from smbprotocol.open import (
 )
 from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
+from shareaudit.collect.smb.client import SmbSession, status_name
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.smb.client import SmbSession, status_name
 
 # [MS-SMB2] 2.2.13.1 access mask bits used to open the root.
 FILE_LIST_DIRECTORY = 0x00000001

@@ -1,0 +1,1 @@
+"""After the rules: accepted risks, run history, alerts, the device check."""

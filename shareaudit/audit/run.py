@@ -1,0 +1,196 @@
+"""The audit as a library call: a plan goes in, a finished result and an outcome come out.
+
+collect -> enrich (directory names, derived exposures) -> rules -> accepted risks -> history ->
+outputs -> alerts. Nothing here prints: warnings are returned in the outcome, progress goes to the
+`Progress` given. `scan`, `device` and any other caller (a test, a scheduler) use `run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from shareaudit import __version__, scanfile
+from shareaudit.ad.enrich import enrich
+from shareaudit.audit import suppress
+from shareaudit.audit.history import History, new_since
+from shareaudit.collect.hosts import CollectOptions, Collector, Progress, scan
+from shareaudit.collect.inventory import Inventory
+from shareaudit.errors import ShareauditError
+from shareaudit.model import Finding, HostResult, ScanResult, Tool
+from shareaudit.plan.plan import Plan
+from shareaudit.redact import Redactor, load_or_create_key
+from shareaudit.render import csv as csv_report
+from shareaudit.render import html as html_report
+from shareaudit.rules import evaluate
+from shareaudit.rules.coverage import UNSCANNED
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a run ended with: the result (findings included), what is new, and what went wrong on the side."""
+
+    result: ScanResult
+    interrupted: bool = False
+    new: tuple[Finding, ...] = ()  # unsuppressed findings the previous run of the same audit did not have
+    run_id: int | None = None  # the history's id of this run
+    written: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # one line each: history, alerts, LDAP names
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_outputs(
+    result: ScanResult, json_path: Path | None, html_path: Path | None, csv_path: Path | None
+) -> list[Path]:
+    """Write whichever of JSON, HTML and CSV were asked for; the paths written."""
+    written = []
+    if json_path:
+        scanfile.write(result, json_path)
+        written.append(json_path)
+    if html_path:
+        html_report.write(result, html_path)
+        written.append(html_path)
+    if csv_path:
+        csv_report.write(result, csv_path)
+        written.append(csv_path)
+    return written
+
+
+class _Run:
+    """One run's state: the hosts gathered so far, in target order."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.started = _now()
+        self.order = {target: n for n, target in enumerate(plan.targets.targets)}
+        self.hosts: dict[int, HostResult] = {}
+
+    def result(self, finished: str = "") -> ScanResult:
+        plan, bounds = self.plan, self.plan.bounds
+        crawl = bounds.crawl
+        options: dict[str, object] = {
+            "timeout": bounds.timeout,
+            "max_hosts": bounds.max_hosts,
+            "active_write_probe": bounds.active_write_probe,
+            "crawl": crawl is not None,
+            "max_shares": bounds.max_shares,
+            "sniff": crawl is not None and crawl.sniff,
+            "show_names": plan.show_names,
+            "bounds": asdict(crawl) if crawl is not None else None,
+            "include_shares": list(bounds.include_shares),
+            "exclude_shares": list(bounds.exclude_shares),
+            "run_by": plan.run_by,
+            **plan.labels,
+        }
+        return ScanResult(
+            tool=Tool("shareaudit", __version__),
+            started_at=self.started,
+            finished_at=finished,
+            hosts=tuple(self.hosts[n] for n in sorted(self.hosts)),
+            identities=tuple(i.info() for i in plan.identities),
+            options=options,
+            input_problems=tuple(str(p) for p in plan.targets.problems),
+        )
+
+
+def _collect_options(
+    plan: Plan, redactor: Redactor, inventory: Inventory | None, progress: Progress | None
+) -> CollectOptions:
+    bounds = plan.bounds
+    return CollectOptions(
+        timeout=bounds.timeout,
+        max_hosts=bounds.max_hosts,
+        active_write_probe=bounds.active_write_probe,
+        crawl=bounds.crawl,
+        max_shares=bounds.max_shares,
+        include_shares=bounds.include_shares,
+        exclude_shares=bounds.exclude_shares,
+        redactor=redactor,
+        on_medical=inventory.add if inventory else None,
+        progress=progress,
+    )
+
+
+def _interrupted(run: _Run) -> Outcome:
+    """Ctrl-C: the hosts gathered so far, and the targets never reached as findings."""
+    plan = run.plan
+    partial = run.result(_now())
+    # The targets never reached become findings: an interrupted run must not read as a clean one.
+    unscanned = [t.spec for n, t in enumerate(plan.targets.targets) if n not in run.hosts]
+    partial = replace(partial, options={**partial.options, UNSCANNED: unscanned})
+    partial = replace(partial, findings=evaluate(partial))
+    out = plan.outputs
+    written = write_outputs(partial, out.json, out.html, out.csv)
+    return Outcome(partial, interrupted=True, written=tuple(written))
+
+
+def _record(plan: Plan, final: ScanResult) -> tuple[ScanResult, tuple[Finding, ...], int | None, list[str]]:
+    """Record the run in the history and mark what is new; a failing history costs the record, not the run."""
+    new = tuple(f for f in final.findings if f.suppressed is None)
+    if plan.history is None:
+        return final, new, None, []
+    try:
+        with History(plan.history.path) as store:
+            run_id = store.record(plan.history.name, final, [f.id for f in final.findings if f.suppressed])
+            new = new_since(store, plan.history.name, run_id, final.findings)
+    except ShareauditError as exc:
+        return final, new, None, [f"run not recorded in the history: {exc}"]
+    fresh = {f.id for f in new}
+    final = replace(final, findings=tuple(replace(f, new=f.id in fresh) for f in final.findings))
+    return final, new, run_id, []
+
+
+def _alert(plan: Plan, final: ScanResult, new: tuple[Finding, ...], run_id: int | None) -> list[str]:
+    from shareaudit.audit import alerts
+
+    if plan.alerts is None or not (plan.alerts.webhook or plan.alerts.email):
+        return []
+    run = {
+        "run_id": run_id,
+        "audit": plan.history.name if plan.history else "",
+        "started_at": final.started_at,
+        "finished_at": final.finished_at,
+        "hosts": len(final.hosts),
+        "failed": sum(1 for h in final.hosts if h.error),
+        "tool_version": final.tool.version,
+    }
+    return [
+        f"alert not sent: {trouble}"
+        for trouble in alerts.notify(new, run, plan.alerts.threshold, plan.alerts.webhook, plan.alerts.email)
+    ]
+
+
+def run(plan: Plan, progress: Progress | None = None, collector: Collector | None = None) -> Outcome:
+    """Carry out an audit; what was gathered is written even when it is interrupted (Ctrl-C)."""
+    redactor = Redactor(load_or_create_key(plan.data_dir / "redaction.key"), plan.show_names)
+    inventory = Inventory(plan.outputs.inventory) if plan.outputs.inventory else None
+    state = _Run(plan)
+    options = _collect_options(plan, redactor, inventory, progress)
+    json_path = plan.outputs.json
+    with inventory if inventory is not None else contextlib.nullcontext():
+        try:
+            for target, host in scan(plan.targets.targets, plan.identities, options, collector):
+                state.hosts[state.order[target]] = host
+                if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
+                    scanfile.write(state.result(), json_path)
+        except KeyboardInterrupt:
+            return _interrupted(state)
+    warnings: list[str] = []
+    final = state.result(_now())
+    if plan.directory is not None:
+        final, lost = enrich(final, plan.directory.directory, plan.directory.ldap)
+        warnings += lost
+    final = replace(final, findings=evaluate(final))
+    if plan.suppressions:
+        final = replace(final, findings=suppress.apply(final.findings, list(plan.suppressions), date.today()))
+    final, new, run_id, lost = _record(plan, final)
+    warnings += lost
+    out = plan.outputs
+    written = write_outputs(final, out.json, out.html, out.csv)
+    warnings += _alert(plan, final, new, run_id)
+    return Outcome(final, False, new, run_id, tuple(written), tuple(warnings))
