@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import labrpc
 import pytest
 from clirun import Run, shareaudit
 from labdata import LABACL, LABFS, LABNAS, PASSWORDS
@@ -17,7 +16,6 @@ from labdata import LABACL, LABFS, LABNAS, PASSWORDS
 pytestmark = pytest.mark.usefixtures("lab")
 
 LAB_DIR = Path(os.environ.get("SHAREAUDIT_LAB_DIR", "/tmp/shareaudit-lab"))
-LAB_SCRIPT = Path(__file__).resolve().parent / "lab" / "lab.py"
 HOSTS = (LABNAS.address, LABFS.address, LABACL.address)
 LABELS = ("audit", "anonymous", "guest", "printer", "user")
 
@@ -183,10 +181,6 @@ def test_root_acls_with_names_and_broad_flags(matrix: tuple[Run, dict[str, Any]]
     assert shares["itadmin"]["root_sd_error"] == "no identity could connect to the share"
 
 
-def _reset_rpc(*names: str) -> None:
-    subprocess.run([sys.executable, str(LAB_SCRIPT), "reset-rpc", *names], check=True, capture_output=True)
-
-
 def _share_acls(tmp: Path, address: str, *extra: str, env: dict[str, str]) -> dict[str, Any]:
     out = tmp / f"acl-{len(list(tmp.iterdir()))}.json"
     run = shareaudit("scan", address, "--no-anonymous", "--no-guest", *extra, "--json", str(out), env=env)
@@ -196,7 +190,8 @@ def _share_acls(tmp: Path, address: str, *extra: str, env: dict[str, str]) -> di
 
 @pytest.mark.parametrize("personality", [LABNAS, LABACL], ids=lambda p: p.name)
 def test_share_acl_needs_an_administrator(tmp_path: Path, personality: Any) -> None:
-    _reset_rpc(personality.name)  # see test_samba_leaks_share_acls_after_an_admin_call
+    # Clean already (tests/labrpc.py); reset anyway, as what is asserted next depends on it entirely.
+    labrpc.reset(personality.name)
     plain = _share_acls(tmp_path, personality.address, "-u", "labaudit", env=_env())
     assert all(share["share_sd"] is None for share in plain.values())
     assert {share["share_sd_error"] for share in plain.values()} == {
@@ -223,14 +218,17 @@ def test_share_acl_needs_an_administrator(tmp_path: Path, personality: Any) -> N
 
 
 def test_samba_leaks_share_acls_after_an_admin_call(tmp_path: Path) -> None:
-    """A lab fact worth knowing: Samba 4.17 keeps answering level 502 with share ACLs after an admin asked."""
-    _reset_rpc("labnas")
+    """A lab fact worth knowing: Samba 4.17 keeps answering level 502 with share ACLs after an admin asked.
+
+    The test session restarts the workers after every administrator's scan (tests/labrpc.py): checked here."""
     _share_acls(
         tmp_path, LABNAS.address, "--identity", "admin=labadmin", env=_env(admin=PASSWORDS["labadmin"])
     )
     after = _share_acls(tmp_path, LABNAS.address, "-u", "labaudit", env=_env())
     assert after["imaging"]["share_sd"] is not None
-    _reset_rpc("labnas")
+    assert labrpc.reset_if_dirty()  # the administrator's run was noticed: the workers were restarted ...
+    clean = _share_acls(tmp_path, LABNAS.address, "-u", "labaudit", env=_env())
+    assert clean["imaging"]["share_sd"] is None  # ... and tell the audit account nothing again
 
 
 def test_wrong_password_for_one_identity_leaves_the_rest(
@@ -254,8 +252,11 @@ def test_wrong_password_for_one_identity_leaves_the_rest(
 
 
 def test_identities_file(tmp_path: Path) -> None:
+    password = tmp_path / "printer.pw"
+    password.write_text(f"{PASSWORDS['labscan']}\n")
+    password.chmod(0o600)
     secrets = tmp_path / "identities.toml"
-    secrets.write_text(f'[identities.printer]\naccount = "labscan"\npassword = "{PASSWORDS["labscan"]}"\n')
+    secrets.write_text(f'[identities.printer]\naccount = "labscan"\npassword_file = "{password}"\n')
     secrets.chmod(0o644)
     env = {"PATH": "/usr/bin:/bin"}
     refused = shareaudit("scan", LABNAS.address, "--identities-file", str(secrets), env=env)
@@ -272,7 +273,14 @@ def test_identities_file(tmp_path: Path) -> None:
     bad.write_text('[identities.printer]\naccount = "labscan"\npasword = "typo"\n')
     bad.chmod(0o600)
     run = shareaudit("scan", LABNAS.address, "--identities-file", str(bad), env=env)
-    assert run.code == 2 and "[identities.printer]: unknown key(s) pasword" in run.err
+    assert run.code == 2 and f"{bad}:3: identities.printer.pasword: unknown key" in run.err
+    inline = tmp_path / "inline.toml"
+    inline.write_text('[identities.printer]\naccount = "labscan"\npassword = "Inline-Secret-1"\n')
+    inline.chmod(0o600)
+    run = shareaudit("scan", LABNAS.address, "--identities-file", str(inline), env=env)
+    assert run.code == 2, run.text
+    assert f"{inline}:3: identities.printer.password: unknown key" in run.err
+    assert "use password_env or password_file" in run.err and "Inline-Secret-1" not in run.text
 
 
 def test_missing_identity_password(tmp_path: Path) -> None:

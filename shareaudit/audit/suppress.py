@@ -8,21 +8,21 @@ suppressed finding stays in the result, marked, and is shown in its own section;
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from shareaudit.errors import InputError
 from shareaudit.model import Finding, Suppression
+from shareaudit.plan.files import STRICT, load_toml
 
 
 class Rule(BaseModel):
     """One [[suppress]] entry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     fingerprint: str | None = None
     rule: str | None = None
@@ -31,7 +31,7 @@ class Rule(BaseModel):
     identity: str | None = None
     reason: str
     owner: str
-    expires: date
+    expires: Annotated[date, Field(strict=False)]  # a TOML date; "2027-01-31" in quotes is accepted too
 
     @model_validator(mode="after")
     def _matches_something(self) -> Rule:
@@ -52,7 +52,8 @@ class Rule(BaseModel):
 
 
 class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
+
     suppress: list[Rule] = []
 
 
@@ -61,19 +62,8 @@ def _glob(value: str | None, pattern: str | None) -> bool:
 
 
 def load(path: Path) -> list[Rule]:
-    """Read a suppressions file; InputError naming the entry on any problem."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read suppressions {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return _File.model_validate(data).suppress
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{path}: {where}: {first['msg']}") from exc
+    """Read a suppressions file; InputError naming the file, line and key on any problem."""
+    return load_toml(path, _File, "suppressions").suppress
 
 
 def apply(findings: tuple[Finding, ...], rules: list[Rule], today: date) -> tuple[Finding, ...]:

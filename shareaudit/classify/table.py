@@ -5,12 +5,13 @@ because `classify_name` runs on every file name of a share.
 """
 
 import re
-import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from shareaudit.classify.checks import CHECKS, HEAD_LIMIT
 from shareaudit.classify.verdict import (
@@ -21,14 +22,15 @@ from shareaudit.classify.verdict import (
     NameVerdict,
     Verdict,
 )
-from shareaudit.errors import ShareauditError
+from shareaudit.errors import InputError
+from shareaudit.plan.files import STRICT, Loc, TomlDocument, read_toml
 
 SCHEMA_VERSION = 1
 # The type reported for an archive whose entries cannot be listed but whose location looks medical.
 UNREADABLE_ARCHIVE = "unreadable_archive"
 
 
-class TableError(ShareauditError, ValueError):
+class TableError(InputError, ValueError):
     """The type table is malformed (unknown key, bad value, duplicate suffix)."""
 
 
@@ -242,49 +244,225 @@ def split_path(path: str) -> tuple[list[str], str]:
 
 
 # --- Loading ----------------------------------------------------------------------------------------------
-_TOP_KEYS = {"schema", "locations", "sniff", "type"}
-_TYPE_KEYS = {"id", "label", "name", "content"}
-_NAME_KEYS = {"suffixes", "exact", "pattern", "action", "confidence", "where", "archive"}
-_SNIFF_KEYS = {"suffixes", "exact", "where"}
-_CONTENT_KEYS = {
-    "why",
-    "confidence",
-    "at",
-    "text_starts",
-    "text_contains",
-    "text_regex",
-    "xml_root",
-    "xml_namespace",
-    "check",
-    "check_arg",
-    "names",
-    "where",
-}
-_AT_KEYS = {"offset", "bytes", "hex"}
+# The table's shape is the pydantic models below (unknown keys refused, every error with its line);
+# what spans entries (duplicate ids, suffixes and names, the unreadable_archive type) is checked by _Builder.
 _TYPE_ID = re.compile(r"[a-z][a-z0-9_]*")
+_OUTCOMES = {"medical": NameOutcome.MEDICAL, "sniff": NameOutcome.SNIFF, "archive": NameOutcome.ARCHIVE}
 
 
-def load_table(source: str) -> TypeTable:
-    """Parse and validate a type table from TOML text."""
-    try:
-        document = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as error:
-        raise TableError(f"type table is not valid TOML: {error}") from error
-    _check_keys(document, _TOP_KEYS, "table")
-    if document.get("schema") != SCHEMA_VERSION:
-        raise TableError(f"type table schema must be {SCHEMA_VERSION}")
-    locations = _table(document.get("locations", {}), "locations")
-    _check_keys(locations, {"words", "fragments"}, "locations")
-    builder = _Builder()
-    for index, entry in enumerate(_list(document.get("sniff", []), "sniff")):
-        where = f"sniff[{index}]"
-        entry = _table(entry, where)
-        _check_keys(entry, _SNIFF_KEYS, where)
-        builder.add_name_rule(None, {**entry, "action": "sniff"}, where)
-    for index, entry in enumerate(_list(document.get("type", []), "type")):
-        builder.add_type(_table(entry, f"type[{index}]"), index)
+def _as_list(value: object) -> object:
+    """A single value where a list is expected is a list of one."""
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+def _not_empty(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _regexes(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"bad regular expression {pattern!r}: {error}") from error
+    return patterns
+
+
+def _offsets(offsets: list[int]) -> list[int]:
+    if not offsets or not all(0 <= offset < HEAD_LIMIT for offset in offsets):
+        raise ValueError(f"must be an integer (or list of them) within the first {HEAD_LIMIT} bytes")
+    return offsets
+
+
+def _latin1(texts: list[str]) -> list[str]:
+    for text in texts:
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"bad signature bytes: {error}") from error
+    return texts
+
+
+def _hex(texts: list[str]) -> list[str]:
+    for text in texts:
+        try:
+            bytes.fromhex(text)
+        except ValueError as error:
+            raise ValueError(f"bad signature bytes: {error}") from error
+    return texts
+
+
+def _known_check(check: str) -> str:
+    if check not in CHECKS:
+        raise ValueError(f"unknown check {check!r}")
+    return check
+
+
+def _known_pattern(pattern: str) -> str:
+    if pattern not in _NAME_PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}")
+    return pattern
+
+
+def _type_id(type_id: str) -> str:
+    if not _TYPE_ID.fullmatch(type_id):
+        raise ValueError("must be a lowercase identifier")
+    return type_id
+
+
+def _schema(version: int) -> int:
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"must be {SCHEMA_VERSION}")
+    return version
+
+
+# A non-empty string, or a list of them.
+_Strings = Annotated[list[Annotated[str, AfterValidator(_not_empty)]], BeforeValidator(_as_list)]
+_ConfidenceName = Literal["strong", "medium", "weak"]
+_WhereName = Literal["anywhere", "medical_location"]
+
+
+class _Locations(BaseModel):
+    model_config = STRICT
+
+    words: _Strings = []
+    fragments: _Strings = []
+
+
+class _SniffEntry(BaseModel):
+    """A [[sniff]] rule: names worth reading that belong to no single type."""
+
+    model_config = STRICT
+
+    suffixes: _Strings | None = None
+    exact: _Strings | None = None
+    where: _WhereName = "anywhere"
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> Self:
+        if (self.suffixes is None) == (self.exact is None):
+            raise ValueError("give exactly one of suffixes, exact")
+        return self
+
+
+class _NameEntry(BaseModel):
+    """A [[type.name]] rule."""
+
+    model_config = STRICT
+
+    suffixes: _Strings | None = None
+    exact: _Strings | None = None
+    pattern: Annotated[str, AfterValidator(_known_pattern)] | None = None
+    action: Literal["medical", "sniff", "archive"]
+    confidence: _ConfidenceName | None = None
+    where: _WhereName = "anywhere"
+    archive: Literal["zip", "7z"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.action == "medical" and self.confidence is None:
+            raise ValueError("a medical name rule needs a confidence")
+        if self.action == "archive" and self.archive is None:
+            raise ValueError("archive must be 'zip' or '7z'")
+        if self.action != "archive" and self.archive is not None:
+            raise ValueError("archive is only for action 'archive'")
+        if sum(selector is not None for selector in (self.suffixes, self.exact, self.pattern)) != 1:
+            raise ValueError("give exactly one of suffixes, exact, pattern")
+        return self
+
+
+class _AtEntry(BaseModel):
+    """One { offset = ..., bytes = ... | hex = ... } condition."""
+
+    model_config = STRICT
+
+    offset: Annotated[list[int], BeforeValidator(_as_list), AfterValidator(_offsets)]
+    text: Annotated[_Strings, AfterValidator(_latin1)] | None = Field(None, alias="bytes")
+    hex: Annotated[_Strings, AfterValidator(_hex)] | None = None
+
+    @model_validator(mode="after")
+    def _one_signature(self) -> Self:
+        if (self.text is None) == (self.hex is None):
+            raise ValueError("give exactly one of bytes, hex")
+        if not all(self.signatures()):
+            raise ValueError("signature bytes must not be empty")
+        return self
+
+    def signatures(self) -> tuple[bytes, ...]:
+        if self.text is not None:
+            return tuple(text.encode("latin-1") for text in self.text)
+        return tuple(bytes.fromhex(text) for text in self.hex or ())
+
+
+class _ContentEntry(BaseModel):
+    """A [[type.content]] rule."""
+
+    model_config = STRICT
+
+    why: Annotated[str, AfterValidator(_not_empty)]
+    confidence: _ConfidenceName
+    at: list[_AtEntry] = []
+    text_starts: _Strings = []
+    text_contains: _Strings = []
+    text_regex: Annotated[_Strings, AfterValidator(_regexes)] = []
+    xml_root: _Strings = []
+    xml_namespace: _Strings = []
+    check: Annotated[str, AfterValidator(_known_check)] | None = None
+    check_arg: _Strings = []
+    names: _Strings = []
+    where: _WhereName = "anywhere"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.check_arg and self.check is None:
+            raise ValueError("check_arg without check")
+        conditions = (
+            self.at,
+            self.text_starts,
+            self.text_contains,
+            self.text_regex,
+            self.xml_root,
+            self.xml_namespace,
+            self.check,
+        )
+        if not any(conditions):
+            raise ValueError("a content rule needs at least one condition")
+        return self
+
+
+class _TypeEntry(BaseModel):
+    """A [[type]]: one medical type with its name and content rules."""
+
+    model_config = STRICT
+
+    id: Annotated[str, AfterValidator(_type_id)]
+    label: Annotated[str, AfterValidator(_not_empty)]
+    name: list[_NameEntry] = []
+    content: list[_ContentEntry] = []
+
+
+class _TableFile(BaseModel):
+    model_config = STRICT
+
+    version: Annotated[int, AfterValidator(_schema)] = Field(alias="schema")
+    locations: _Locations = _Locations()
+    sniff: list[_SniffEntry] = []
+    types: list[_TypeEntry] = Field([], alias="type")
+
+
+def load_table(source: str | bytes, name: str = "filetypes.toml") -> TypeTable:
+    """Parse and validate a type table from TOML text (or UTF-8 bytes); TableError naming file, line and key."""
+    document = read_toml(source, "type table", name=name, error=TableError)
+    loaded = document.validate(_TableFile)
+    builder = _Builder(document)
+    for index, sniff_entry in enumerate(loaded.sniff):
+        builder.add_name_rule(None, _NameEntry(**sniff_entry.model_dump(), action="sniff"), ("sniff", index))
+    for index, type_entry in enumerate(loaded.types):
+        builder.add_type(type_entry, ("type", index))
     if UNREADABLE_ARCHIVE not in builder.types:
-        raise TableError(f"type table must define {UNREADABLE_ARCHIVE!r}")
+        raise document.problem(("type",), f"the table must define {UNREADABLE_ARCHIVE!r}")
     builder.finish_names()
     # Strongest first; within a tier the table order stands (specific types before generic ones).
     content_rules = sorted(builder.content_rules, key=lambda rule: -rule.confidence.rank)
@@ -294,10 +472,8 @@ def load_table(source: str) -> TypeTable:
         by_suffix=builder.by_suffix,
         patterns=tuple(builder.patterns),
         content_rules=tuple(content_rules),
-        location_words=frozenset(word.lower() for word in _strings(locations.get("words", []), "words")),
-        location_fragments=tuple(
-            fragment.casefold() for fragment in _strings(locations.get("fragments", []), "fragments")
-        ),
+        location_words=frozenset(word.lower() for word in loaded.locations.words),
+        location_fragments=tuple(fragment.casefold() for fragment in loaded.locations.fragments),
     )
 
 
@@ -309,69 +485,37 @@ def default_table() -> TypeTable:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, document: TomlDocument) -> None:
+        self.document = document
         self.types: dict[str, FileType] = {}
         self.by_exact: dict[str, _NameRule] = {}
         self.by_suffix: dict[str, _NameRule] = {}
         self.patterns: list[_NameRule] = []
         self.content_rules: list[ContentRule] = []
-        self._pending_names: list[tuple[str | None, dict[str, Any], str]] = []
+        self._pending_names: list[tuple[str | None, _NameEntry, Loc]] = []
 
-    def add_type(self, entry: dict[str, Any], index: int) -> None:
-        where = f"type[{index}]"
-        _check_keys(entry, _TYPE_KEYS, where)
-        type_id = entry.get("id")
-        if not isinstance(type_id, str) or not _TYPE_ID.fullmatch(type_id):
-            raise TableError(f"{where}: id must be a lowercase identifier")
-        if type_id in self.types:
-            raise TableError(f"{where}: duplicate type id {type_id!r}")
-        label = entry.get("label")
-        if not isinstance(label, str) or not label:
-            raise TableError(f"{where} ({type_id}): label is required")
-        self.types[type_id] = FileType(type_id, label)
-        for number, name_entry in enumerate(_list(entry.get("name", []), f"{type_id}.name")):
-            rule_where = f"{type_id}.name[{number}]"
-            self.add_name_rule(type_id, _table(name_entry, rule_where), rule_where)
-        for number, content_entry in enumerate(_list(entry.get("content", []), f"{type_id}.content")):
-            rule_where = f"{type_id}.content[{number}]"
-            self.content_rules.append(_content_rule(type_id, _table(content_entry, rule_where), rule_where))
+    def add_type(self, entry: _TypeEntry, loc: Loc) -> None:
+        if entry.id in self.types:
+            raise self.document.problem((*loc, "id"), f"duplicate type id {entry.id!r}")
+        self.types[entry.id] = FileType(entry.id, entry.label)
+        for number, name_entry in enumerate(entry.name):
+            self.add_name_rule(entry.id, name_entry, (*loc, "name", number))
+        for content_entry in entry.content:
+            self.content_rules.append(_content_rule(entry.id, content_entry))
 
-    def add_name_rule(self, type_id: str | None, entry: dict[str, Any], where: str) -> None:
-        _check_keys(entry, _NAME_KEYS, where)
+    def add_name_rule(self, type_id: str | None, entry: _NameEntry, loc: Loc) -> None:
         # Verdicts need the type labels, and sniff rules come before the types: build them at the end.
-        self._pending_names.append((type_id, entry, where))
+        self._pending_names.append((type_id, entry, loc))
 
     def finish_names(self) -> None:
-        for type_id, entry, where in self._pending_names:
-            self._build_name_rule(type_id, entry, where)
+        for type_id, entry, loc in self._pending_names:
+            self._build_name_rule(type_id, entry, loc)
 
-    def _build_name_rule(self, type_id: str | None, entry: dict[str, Any], where: str) -> None:
-        action = entry.get("action")
-        outcomes = {
-            "medical": NameOutcome.MEDICAL,
-            "sniff": NameOutcome.SNIFF,
-            "archive": NameOutcome.ARCHIVE,
-        }
-        if action not in outcomes:
-            raise TableError(f"{where}: action must be one of {sorted(outcomes)}")
-        outcome = outcomes[action]
-        confidence = _confidence(entry["confidence"], where) if "confidence" in entry else None
-        if outcome is NameOutcome.MEDICAL and confidence is None:
-            raise TableError(f"{where}: a medical name rule needs a confidence")
-        if type_id is None and confidence is not None:
-            raise TableError(f"{where}: a confidence needs a type")
-        archive: ArchiveFormat | None = None
-        if outcome is NameOutcome.ARCHIVE:
-            try:
-                archive = ArchiveFormat(str(entry.get("archive")))
-            except ValueError as error:
-                raise TableError(f"{where}: archive must be 'zip' or '7z'") from error
-        elif "archive" in entry:
-            raise TableError(f"{where}: archive is only for action 'archive'")
-        medical_location = _where(entry, where)
-        selectors = [key for key in ("suffixes", "exact", "pattern") if key in entry]
-        if len(selectors) != 1:
-            raise TableError(f"{where}: give exactly one of suffixes, exact, pattern")
+    def _build_name_rule(self, type_id: str | None, entry: _NameEntry, loc: Loc) -> None:
+        outcome = _OUTCOMES[entry.action]
+        confidence = Confidence(entry.confidence) if entry.confidence is not None else None
+        archive = ArchiveFormat(entry.archive) if entry.archive is not None else None
+        medical_location = entry.where == "medical_location"
 
         def make(evidence: str, pattern: str | None = None) -> _NameRule:
             verdict = None
@@ -379,133 +523,42 @@ class _Builder:
                 verdict = Verdict(type_id, self.types[type_id].label, confidence, evidence)
             return _NameRule(NameVerdict(outcome, verdict, archive), medical_location, pattern)
 
-        if "pattern" in entry:
-            pattern = entry["pattern"]
-            if pattern not in _NAME_PATTERNS:
-                raise TableError(f"{where}: unknown pattern {pattern!r}")
-            self.patterns.append(make(_PATTERN_EVIDENCE[pattern], pattern))
-        elif "exact" in entry:
-            for name in _strings(entry["exact"], where):
+        if entry.pattern is not None:
+            self.patterns.append(make(_PATTERN_EVIDENCE[entry.pattern], entry.pattern))
+        elif entry.exact is not None:
+            for name in entry.exact:
                 key = name.lower()
                 if key in self.by_exact:
-                    raise TableError(f"{where}: name {name!r} is already in another rule")
+                    raise self.document.problem((*loc, "exact"), f"name {name!r} is already in another rule")
                 self.by_exact[key] = make(f"file name {name.upper()}")
         else:
-            for suffix in _strings(entry["suffixes"], where):
+            for suffix in entry.suffixes or ():
                 key = suffix.lower()
                 if not key.startswith(".") or key.endswith(".") or ".." in key or "/" in key or "\\" in key:
-                    raise TableError(f"{where}: bad suffix {suffix!r}")
+                    raise self.document.problem((*loc, "suffixes"), f"bad suffix {suffix!r}")
                 if key in self.by_suffix:
-                    raise TableError(f"{where}: suffix {suffix!r} is already in another rule")
+                    raise self.document.problem(
+                        (*loc, "suffixes"), f"suffix {suffix!r} is already in another rule"
+                    )
                 self.by_suffix[key] = make(f"extension {key}")
 
 
-def _content_rule(type_id: str, entry: dict[str, Any], where: str) -> ContentRule:
-    _check_keys(entry, _CONTENT_KEYS, where)
-    why = entry.get("why")
-    if not isinstance(why, str) or not why:
-        raise TableError(f"{where}: why is required")
-    if "confidence" not in entry:
-        raise TableError(f"{where}: confidence is required")
-    check = entry.get("check")
-    if check is not None and check not in CHECKS:
-        raise TableError(f"{where}: unknown check {check!r}")
-    if "check_arg" in entry and check is None:
-        raise TableError(f"{where}: check_arg without check")
-    try:
-        regexes = tuple(re.compile(pattern) for pattern in _strings(entry.get("text_regex", []), where))
-    except re.error as error:
-        raise TableError(f"{where}: bad text_regex: {error}") from error
-    rule = ContentRule(
+def _content_rule(type_id: str, entry: _ContentEntry) -> ContentRule:
+    return ContentRule(
         type_id=type_id,
-        confidence=_confidence(entry["confidence"], where),
-        why=why,
-        at=tuple(_bytes_at(item, where) for item in _list(entry.get("at", []), where)),
-        text_starts=_strings(entry.get("text_starts", []), where),
-        text_contains=_strings(entry.get("text_contains", []), where),
-        text_regex=regexes,
-        xml_root=_strings(entry.get("xml_root", []), where),
-        xml_namespace=_strings(entry.get("xml_namespace", []), where),
-        check=check,
-        check_arg=_strings(entry.get("check_arg", []), where),
-        names=tuple(name.lower() for name in _strings(entry.get("names", []), where)),
-        medical_location=_where(entry, where),
+        confidence=Confidence(entry.confidence),
+        why=entry.why,
+        at=tuple(BytesAt(tuple(item.offset), item.signatures()) for item in entry.at),
+        text_starts=tuple(entry.text_starts),
+        text_contains=tuple(entry.text_contains),
+        text_regex=tuple(re.compile(pattern) for pattern in entry.text_regex),
+        xml_root=tuple(entry.xml_root),
+        xml_namespace=tuple(entry.xml_namespace),
+        check=entry.check,
+        check_arg=tuple(entry.check_arg),
+        names=tuple(name.lower() for name in entry.names),
+        medical_location=entry.where == "medical_location",
     )
-    conditions = (
-        rule.at,
-        rule.text_starts,
-        rule.text_contains,
-        rule.text_regex,
-        rule.xml_root,
-        rule.xml_namespace,
-        rule.check,
-    )
-    if not any(conditions):
-        raise TableError(f"{where}: a content rule needs at least one condition")
-    return rule
-
-
-def _bytes_at(item: object, where: str) -> BytesAt:
-    entry = _table(item, where)
-    _check_keys(entry, _AT_KEYS, where)
-    raw_offsets = entry.get("offset")
-    offsets = tuple(raw_offsets) if isinstance(raw_offsets, list) else (raw_offsets,)
-    if not offsets or not all(
-        isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset < HEAD_LIMIT
-        for offset in offsets
-    ):
-        raise TableError(f"{where}: offset must be an integer (or list) within the first {HEAD_LIMIT} bytes")
-    if ("bytes" in entry) == ("hex" in entry):
-        raise TableError(f"{where}: give exactly one of bytes, hex")
-    try:
-        if "bytes" in entry:
-            alternatives = tuple(text.encode("latin-1") for text in _strings(entry["bytes"], where))
-        else:
-            alternatives = tuple(bytes.fromhex(text) for text in _strings(entry["hex"], where))
-    except (UnicodeEncodeError, ValueError) as error:
-        raise TableError(f"{where}: bad signature bytes: {error}") from error
-    if not alternatives or not all(alternatives):
-        raise TableError(f"{where}: signature bytes must not be empty")
-    return BytesAt(tuple(int(offset) for offset in offsets), alternatives)
-
-
-def _confidence(value: object, where: str) -> Confidence:
-    try:
-        return Confidence(str(value))
-    except ValueError as error:
-        raise TableError(f"{where}: confidence must be strong, medium or weak") from error
-
-
-def _where(entry: Mapping[str, Any], where: str) -> bool:
-    value = entry.get("where", "anywhere")
-    if value not in ("anywhere", "medical_location"):
-        raise TableError(f"{where}: where must be 'anywhere' or 'medical_location'")
-    return bool(value == "medical_location")
-
-
-def _check_keys(entry: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    unknown = set(entry) - set(allowed)
-    if unknown:
-        raise TableError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-
-
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TableError(f"{where}: expected a table")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise TableError(f"{where}: expected a list")
-    return value
-
-
-def _strings(value: object, where: str) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) and item for item in items):
-        raise TableError(f"{where}: expected a non-empty string or a list of them")
-    return tuple(items)
 
 
 def classify_name(path: str, table: TypeTable | None = None) -> NameVerdict:

@@ -8,21 +8,20 @@ Relative paths are taken relative to the config file's directory.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from shareaudit.errors import InputError
+from shareaudit.plan.files import STRICT, LaxPath, read_toml
 from shareaudit.plan.identities import (
     AUDIT_LABEL,
     RESERVED_LABELS,
     Identity,
     IdentityKind,
     Secret,
-    read_secret_file,
-    secret_from_env,
+    SecretSource,
     split_account,
     validate_label,
 )
@@ -30,26 +29,15 @@ from shareaudit.plan.identities import (
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(_Strict):
+class SecretRef(SecretSource):
     """Where a password is: an environment variable or a private file, never the password itself."""
-
-    password_env: str | None = None
-    password_file: Path | None = None
 
     def secret(self, where: str) -> Secret:
         """Resolve the reference; InputError when it cannot be."""
-        if self.password_file is not None:
-            return read_secret_file(self.password_file)
-        if self.password_env:
-            found = secret_from_env(self.password_env)
-            if found is None:
-                raise InputError(f"{where}: environment variable {self.password_env} is not set")
-            return found
-        raise InputError(f"{where}: give password_env or password_file")
+        found = self.resolve(where)
+        if found is None:
+            raise InputError(f"{where}: give password_env or password_file")
+        return found
 
 
 class AuditAccount(SecretRef):
@@ -64,8 +52,10 @@ class IdentityEntry(SecretRef):
     account: str
 
 
-class ScanSection(_Strict):
+class ScanSection(BaseModel):
     """How to talk to hosts."""
+
+    model_config = STRICT
 
     timeout: float = Field(5.0, gt=0, le=300)
     max_hosts: int = Field(16, ge=1, le=1024)
@@ -75,8 +65,10 @@ class ScanSection(_Strict):
     strict: bool = False
 
 
-class CrawlSection(_Strict):
+class CrawlSection(BaseModel):
     """How to walk shares."""
+
+    model_config = STRICT
 
     enabled: bool = True
     include_shares: list[str] = []
@@ -92,31 +84,37 @@ class CrawlSection(_Strict):
     show_names: bool = False
 
 
-class OutputSection(_Strict):
+class OutputSection(BaseModel):
     """Where results go, and when the exit code says 'findings'."""
 
-    dir: Path | None = None
-    json_path: Path | None = Field(None, alias="json")
-    html: Path | None = None
-    csv: Path | None = None
-    inventory: Path | None = None
+    model_config = STRICT
+
+    dir: LaxPath | None = None
+    json_path: LaxPath | None = Field(None, alias="json")
+    html: LaxPath | None = None
+    csv: LaxPath | None = None
+    inventory: LaxPath | None = None
     fail_on: Severity | None = None
 
 
-class HistorySection(_Strict):
+class HistorySection(BaseModel):
     """The run history (SQLite) and accepted risks."""
 
+    model_config = STRICT
+
     enabled: bool = True
-    path: Path | None = None
+    path: LaxPath | None = None
     name: str | None = None  # which runs count as "the same audit" for diffs; default: the config file name
-    suppressions: Path | None = None
+    suppressions: LaxPath | None = None
 
 
-class WebhookSection(_Strict):
+class WebhookSection(BaseModel):
     """POST a JSON summary of new findings."""
 
+    model_config = STRICT
+
     url: str
-    ca_file: Path | None = None
+    ca_file: LaxPath | None = None
     verify_tls: bool = True
 
     @field_validator("url")
@@ -127,8 +125,10 @@ class WebhookSection(_Strict):
         return url
 
 
-class EmailSection(_Strict):
+class EmailSection(BaseModel):
     """Mail a summary of new findings through an SMTP server."""
+
+    model_config = STRICT
 
     host: str
     port: int = Field(587, ge=1, le=65535)
@@ -137,22 +137,26 @@ class EmailSection(_Strict):
     starttls: bool = True
     username: str | None = None
     password_env: str | None = None
-    ca_file: Path | None = None
+    ca_file: LaxPath | None = None
 
 
-class AlertsSection(_Strict):
+class AlertsSection(BaseModel):
     """Notify when a run has new findings at or above the threshold."""
+
+    model_config = STRICT
 
     threshold: Severity = "high"
     webhook: WebhookSection | None = None
     email: EmailSection | None = None
 
 
-class AuditConfig(_Strict):
+class AuditConfig(BaseModel):
     """A whole config file."""
 
+    model_config = STRICT
+
     targets: list[str] = []
-    data_dir: Path | None = None
+    data_dir: LaxPath | None = None
     audit: AuditAccount | None = None
     identities: dict[str, IdentityEntry] = {}
     scan: ScanSection = ScanSection()
@@ -162,59 +166,17 @@ class AuditConfig(_Strict):
     alerts: AlertsSection = AlertsSection()
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int:
-    """The line where the key at `loc` is written (or its table starts); 1 when it cannot be found."""
-    keys = [str(part) for part in loc if isinstance(part, str)]
-    table: list[str] = []
-    fallback = 1
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", line)
-        if header:
-            table = [part.strip().strip('"') for part in header.group(1).split(".")]
-            if table == keys[: len(table)] and len(table) > 0:
-                fallback = number
-            continue
-        assignment = re.match(r'^("?)([A-Za-z0-9_.-]+)\1\s*=', line)
-        if (
-            assignment
-            and table + assignment.group(2).split(".")
-            == keys[: len(table) + 1 + assignment.group(2).count(".")]
-        ):
-            if len(table) + 1 + assignment.group(2).count(".") == len(keys) or not keys[len(table) + 1 :]:
-                return number
-            fallback = number
-    return fallback
-
-
 def load(path: Path) -> AuditConfig:
     """Read and validate a config file; InputError naming the file, line and key on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read config {path}: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        config = AuditConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        key = ".".join(str(part) for part in loc)
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputError(f"{path}:{_line_of(text, loc)}: {key}: {message}{more}") from exc
+    document = read_toml(path, "config")
+    config = document.validate(AuditConfig)
     for label in config.identities:
         try:
             validate_label(label)
         except InputError as exc:
-            raise InputError(f"{path}:{_line_of(text, ('identities', label))}: {exc}") from exc
+            raise document.problem(("identities", label), str(exc)) from None
         if label in RESERVED_LABELS:
-            raise InputError(
-                f"{path}:{_line_of(text, ('identities', label))}: identities.{label}: label is reserved"
-            )
+            raise document.problem(("identities", label), "label is reserved")
     return _relative_to(config, path.parent)
 
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from shareaudit.errors import InputError
 from shareaudit.model import IdentityInfo
+from shareaudit.plan.files import STRICT, LaxPath, read_toml
 
 PASSWORD_ENV = "SHAREAUDIT_PASSWORD"
 
@@ -43,10 +47,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
-        # Identities travel to crawler worker processes; pickling must keep the value.
-        return (Secret, (self._value,))
 
 
 EMPTY = Secret("")
@@ -190,53 +190,95 @@ def parse_identity_option(spec: str) -> tuple[str, str, str]:
     return label, domain, user
 
 
-def _file_entry(path: Path, label: str, entry: object) -> tuple[str, str, Secret | None]:
-    where = f"{path}: [identities.{label}]"
-    if not isinstance(entry, dict):
-        raise InputError(f"{where} must be a table")
-    unknown = set(entry) - {"account", "password", "password_env", "password_file"}
-    if unknown:
-        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    account = entry.get("account")
-    if not isinstance(account, str) or not account:
-        raise InputError(f"{where}: 'account' (DOMAIN\\\\user) is required")
-    sources = [key for key in ("password", "password_env", "password_file") if key in entry]
-    if len(sources) > 1:
-        raise InputError(f"{where}: give one of password, password_env, password_file")
-    domain, user = split_account(account)
-    secret: Secret | None = None
-    if "password" in entry:
-        secret = Secret(str(entry["password"]))
-    elif "password_env" in entry:
-        secret = secret_from_env(str(entry["password_env"]))
-        if secret is None:
-            raise InputError(f"{where}: environment variable {entry['password_env']} is not set")
-    elif "password_file" in entry:
-        secret = read_secret_file(Path(str(entry["password_file"])).expanduser())
-    return domain, user, secret
+class SecretSource(BaseModel):
+    """Where a password is: an environment variable or a private file, never the password itself.
+
+    Shared by the identities file and the config file: a `password = "..."` key is refused in both.
+    """
+
+    model_config = STRICT
+
+    password_env: Annotated[str, Field(min_length=1)] | None = None
+    password_file: LaxPath | None = None
+    # Declared only to be refused with a message that says what to write instead.
+    password: None = Field(None, exclude=True, repr=False)
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_inline_password(cls, value: object) -> None:
+        raise PydanticCustomError(
+            "inline_password",
+            "unknown key: a password is never written in the file; use password_env or password_file",
+        )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSource:
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give one of password_env, password_file")
+        return self
+
+    def resolve(self, where: str = "") -> Secret | None:
+        """The secret from the file or the environment; None when neither is given.
+
+        InputError when it cannot be read; `where` (if given) starts the message of an unset variable.
+        """
+        if self.password_file is not None:
+            return read_secret_file(self.password_file.expanduser())
+        if self.password_env is not None:
+            found = secret_from_env(self.password_env)
+            if found is None:
+                unset = f"environment variable {self.password_env} is not set"
+                raise InputError(f"{where}: {unset}" if where else unset)
+            return found
+        return None
+
+
+class _FileIdentity(SecretSource):
+    account: Annotated[str, Field(min_length=1)]
+
+
+class _IdentitiesFile(BaseModel):
+    model_config = STRICT
+
+    identities: dict[str, _FileIdentity] = {}
+
+
+def _refuse_shared_file(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"cannot read identities file {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(
+            f"identities file {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
 
 
 def load_identities_file(path: Path) -> dict[str, tuple[str, str, Secret | None]]:
-    """[identities.LABEL] tables: account and a password (inline, env or file); the file must be private."""
-    read_secret_file(path)  # refuses a file readable by group or others, with the chmod to run
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from exc
-    unknown = set(data) - {"identities"}
-    if unknown:
-        raise InputError(
-            f"{path}: unknown table(s) {', '.join(sorted(unknown))}; expected [identities.LABEL]"
-        )
-    tables = data.get("identities", {})
-    if not isinstance(tables, dict):
-        raise InputError(f"{path}: 'identities' must be a table of [identities.LABEL] tables")
-    entries = {}
-    for label, entry in tables.items():
-        validate_label(label)
+    """[identities.LABEL] tables: account, and password_env or password_file; the file must be private."""
+    _refuse_shared_file(path)
+    document = read_toml(path, "identities file")
+    loaded = document.validate(_IdentitiesFile)
+    entries: dict[str, tuple[str, str, Secret | None]] = {}
+    for label, entry in loaded.identities.items():
+        where = ("identities", label)
+        try:
+            validate_label(label)
+        except InputError as exc:
+            raise document.problem(where, str(exc)) from None
         if label in RESERVED_LABELS:
-            raise InputError(f"{path}: identity label {label!r} is reserved for the built-in identities")
-        entries[label] = _file_entry(path, label, entry)
+            raise document.problem(where, "label is reserved for the built-in identities")
+        try:
+            domain, user = split_account(entry.account)
+        except InputError as exc:
+            raise document.problem((*where, "account"), str(exc)) from None
+        try:
+            secret = entry.resolve()
+        except InputError as exc:
+            source = "password_file" if entry.password_file is not None else "password_env"
+            raise document.problem((*where, source), str(exc)) from None
+        entries[label] = (domain, user, secret)
     return entries
 
 

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated
 
-from shareaudit.errors import ShareauditError
+from pydantic import AfterValidator, BaseModel, RootModel, field_validator
+
+from shareaudit.errors import InputError
+from shareaudit.plan.files import STRICT, load_toml
 from shareaudit.rules.platform import PLATFORMS
 from shareaudit.rules.registry import SEVERITIES
 
 # Names a step may use (each also with _ps and _sh).
 PLACEHOLDERS = frozenset({"host", "address", "share", "unc", "identity", "account", "principal", "sid"})
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-_KEYS = frozenset({"title", "severity", "why", "caveats", "remediation"})
 # PowerShell treats the typographic single quotes as quote characters too (about_Quoting_Rules);
 # each is escaped by doubling it, like the ASCII one.
 _PS_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
 
 
-class CatalogError(ShareauditError, ValueError):
+class CatalogError(InputError, ValueError):
     """A rule data file is malformed (unknown key, severity, platform or placeholder)."""
 
 
@@ -79,54 +80,80 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
-def _strings(value: object, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise CatalogError(f"{where}: expected a list of strings")
-    for item in value:
-        for name in _PLACEHOLDER.findall(item):
-            base = name[:-3] if name.endswith(("_ps", "_sh")) else name
-            if base not in PLACEHOLDERS:
-                raise CatalogError(f"{where}: unknown placeholder {{{{{name}}}}}")
-    # A step may end in a space so that it can end in a quote inside a TOML ''' string.
-    return tuple(item.strip() for item in value)
+def _known_placeholders(step: str) -> str:
+    for name in _PLACEHOLDER.findall(step):
+        base = name[:-3] if name.endswith(("_ps", "_sh")) else name
+        if base not in PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{{{name}}}}}")
+    return step
 
 
-def _rule_text(rule_id: str, family: str, entry: Any, where: str) -> RuleText:
-    if not isinstance(entry, dict):
-        raise CatalogError(f"{where}: expected a table")
-    unknown = set(entry) - _KEYS
-    if unknown:
-        raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("title", "severity", "why"):
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            raise CatalogError(f"{where}: {key} must be a non-empty string")
-    if entry["severity"] not in SEVERITIES:
-        raise CatalogError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
-    remediation = entry.get("remediation", {})
-    if not isinstance(remediation, dict) or set(remediation) != set(PLATFORMS):
-        raise CatalogError(f"{where}: remediation needs exactly the platforms {', '.join(PLATFORMS)}")
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _known_severity(severity: str) -> str:
+    if severity not in _SEVERITY_NAMES:
+        raise ValueError(f"must be one of {', '.join(_SEVERITY_NAMES)}")
+    return severity
+
+
+# A step may end in a space so that it can end in a quote inside a TOML ''' string: stripped when built.
+_Step = Annotated[str, AfterValidator(_known_placeholders)]
+_Text = Annotated[str, AfterValidator(_not_blank)]
+# SEVERITIES may be a tuple of names or an enum: only iterate over it.
+_SEVERITY_NAMES = tuple(str(getattr(severity, "value", severity)) for severity in SEVERITIES)
+
+
+class _RuleEntry(BaseModel):
+    """One [rule-id] table of a family file."""
+
+    model_config = STRICT
+
+    title: _Text
+    severity: Annotated[str, AfterValidator(_known_severity)]
+    why: _Text
+    caveats: list[_Step] = []
+    remediation: dict[str, list[_Step]]
+
+    @field_validator("remediation")
+    @classmethod
+    def _every_platform(cls, remediation: dict[str, list[str]]) -> dict[str, list[str]]:
+        if set(remediation) != set(PLATFORMS):
+            missing = [platform for platform in PLATFORMS if platform not in remediation]
+            unknown = [platform for platform in remediation if platform not in PLATFORMS]
+            detail = "; ".join(
+                f"{what} {', '.join(names)}"
+                for what, names in (("missing", missing), ("unknown", unknown))
+                if names
+            )
+            raise ValueError(f"needs exactly the platforms {', '.join(PLATFORMS)} ({detail})")
+        return remediation
+
+
+class _Family(RootModel[dict[str, _RuleEntry]]):
+    """A family file: rule id -> its text."""
+
+
+def _rule_text(rule_id: str, family: str, entry: _RuleEntry) -> RuleText:
     return RuleText(
         id=rule_id,
         family=family,
-        title=entry["title"].strip(),
-        severity=entry["severity"],
-        why=" ".join(entry["why"].split()),
+        title=entry.title.strip(),
+        severity=entry.severity,
+        why=" ".join(entry.why.split()),
         # Platforms in the report's order, whatever the order in the file.
-        remediation={p: _strings(remediation[p], f"{where}.remediation.{p}") for p in PLATFORMS},
-        caveats=_strings(entry.get("caveats", []), f"{where}.caveats"),
+        remediation={p: tuple(step.strip() for step in entry.remediation[p]) for p in PLATFORMS},
+        caveats=tuple(step.strip() for step in entry.caveats),
     )
 
 
-def load_family(family: str, source: str) -> dict[str, RuleText]:
-    """Parse one family's TOML text into its rule texts (CatalogError when malformed)."""
-    try:
-        data = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{family}.toml: {exc}") from exc
-    return {
-        rule_id: _rule_text(rule_id, family, entry, f"{family}.toml [{rule_id}]")
-        for rule_id, entry in data.items()
-    }
+def load_family(family: str, source: str | bytes) -> dict[str, RuleText]:
+    """Parse one family's TOML text (or UTF-8 bytes) into its rule texts (CatalogError naming file, line, key)."""
+    entries = load_toml(source, _Family, "rule texts", name=f"{family}.toml", error=CatalogError).root
+    return {rule_id: _rule_text(rule_id, family, entry) for rule_id, entry in entries.items()}
 
 
 @cache

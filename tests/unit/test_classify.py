@@ -202,15 +202,21 @@ def test_a_new_type_is_data_only() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('action = "medical"', 'action = "maybe"'), "action must be one of"),
-        (('confidence = "medium"', 'confidence = "high"'), "confidence must be"),
+        (
+            ('action = "medical"', 'action = "maybe"'),
+            "action: Input should be 'medical', 'sniff' or 'archive'",
+        ),
+        (
+            ('confidence = "medium"', 'confidence = "high"'),
+            "confidence: Input should be 'strong', 'medium' or 'weak'",
+        ),
         (('why = "ACME magic"', 'why = "ACME magic"\ncheck = "no_such_check"'), "unknown check"),
         (('why = "ACME magic"', 'why = "ACME magic"\nmagic = "x"'), "unknown key"),
-        (("offset = 2", "offset = 5000"), "offset must be"),
+        (("offset = 2", "offset = 5000"), "offset: must be an integer"),
         (('bytes = "ACME"', 'hex = "zz"'), "bad signature bytes"),
         (('".acme.gz"]', '".acme.gz", ".ACME"]'), "already in another rule"),
         (('id = "unreadable_archive"', 'id = "other_archive"'), "must define 'unreadable_archive'"),
-        (("schema = 1", "schema = 2"), "schema must be 1"),
+        (("schema = 1", "schema = 2"), "schema: must be 1"),
         (('id = "acme_scan"', 'id = "Acme Scan"'), "lowercase identifier"),
     ],
 )

@@ -475,7 +475,7 @@ def test_rules_listed_in_the_issue_exist() -> None:
     [
         ('[x]\ntitle = "t"\nseverity = "urgent"\nwhy = "w"\n', "severity"),
         ('[x]\ntitle = "t"\nseverity = "low"\nwhy = "w"\n[x.remediation]\nwindows = ["a"]\n', "platforms"),
-        ('[x]\ntitle = "t"\nseverity = "low"\nwhy = "w"\ncolour = "red"\n', "unknown keys"),
+        ('[x]\ntitle = "t"\nseverity = "low"\nwhy = "w"\ncolour = "red"\n', "colour: unknown key"),
         ('[x]\ntitle = ""\nseverity = "low"\nwhy = "w"\n', "title"),
         ("[x\n", "x.toml"),
     ],
