@@ -11,7 +11,10 @@ Exit codes (also in `shareaudit --help` and the README):
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Sequence
+from typing import TextIO
 
 import click
 
@@ -30,8 +33,19 @@ EXIT_INTERRUPTED = 130
 
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="shareaudit")
-@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show tracebacks of internal errors, and log every protocol step with status codes and timings "
+    "to stderr.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log the protocol steps (connect, negotiate, logons, shares) to stderr.",
+)
+def cli(debug: bool, verbose: bool) -> None:
     """Who can reach what on SMB file servers and NAS appliances, and where medical data is exposed."""
 
 
@@ -48,9 +62,68 @@ cli.add_command(rules_command)
 cli.add_command(discover_command)
 
 
+# Libraries whose log lines --debug lets through, and from which level. impacket logs no secrets
+# (0.13: parse failures and RPC server errors only). smbprotocol's DEBUG lines dump whole messages,
+# listings included, so names below a share root: INFO at most. pyspnego (`spnego`) stays silent: its
+# DEBUG lines carry the NTLM tokens, whose NTLMv2 response can be cracked offline.
+_LIBRARY_LOGGERS = {"impacket": logging.DEBUG, "smbprotocol": logging.INFO, "spnego": None}
+
+
+def _group_flags(args: Sequence[str]) -> tuple[bool, bool]:
+    """(--verbose, --debug) as click parses the group's own options, before the command runs."""
+    try:
+        with cli.make_context("shareaudit", list(args), resilient_parsing=True) as ctx:
+            return bool(ctx.params.get("verbose")), bool(ctx.params.get("debug"))
+    except (click.exceptions.ClickException, click.exceptions.Exit):
+        return False, False
+
+
+class _Stderr(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is when a line is logged: the live progress display (a terminal
+    only) redirects it while it draws, so log lines print above the bar instead of through it."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
+def _configure_logging(verbose: bool, debug: bool) -> None:
+    """-v: the `shareaudit` loggers at INFO on stderr; --debug: DEBUG, and the SMB libraries' own lines.
+
+    The handler sits on the `shareaudit` logger (and, with --debug, the libraries'), never on the root
+    logger. Without --debug the libraries stay silent, warnings included.
+    """
+    for name, level in _LIBRARY_LOGGERS.items():
+        library = logging.getLogger(name)
+        library.propagate = False
+        if not (debug and level is not None):
+            library.addHandler(logging.NullHandler())
+            library.setLevel(logging.CRITICAL + 1)
+    if not (verbose or debug):
+        return
+    handler = _Stderr()
+    thread = " [%(threadName)s]" if debug else ""
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s.%(msecs)03d %(levelname)s %(name)s{thread}: %(message)s", "%H:%M:%S")
+    )
+    ours = logging.getLogger("shareaudit")
+    ours.addHandler(handler)
+    ours.setLevel(logging.DEBUG if debug else logging.INFO)
+    ours.propagate = False
+    for name, level in _LIBRARY_LOGGERS.items():
+        if debug and level is not None:
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(level)
+
+
 def main() -> None:
     """Entry point: run the CLI and turn every outcome into one line and an exit code."""
-    debug = "--debug" in sys.argv[1:]
+    verbose, debug = _group_flags(sys.argv[1:])
+    _configure_logging(verbose, debug)
     try:
         code = cli.main(standalone_mode=False, prog_name="shareaudit")
     except click.exceptions.Abort:

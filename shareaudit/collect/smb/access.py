@@ -11,11 +11,18 @@
 Samba's tree-connect MaximalAccess on a read-only share still carries DELETE, WRITE_DAC and
 WRITE_OWNER (0x1f00a9), while MxAc on the root reflects the real limits (samba-lab-notes Q3 d):
 effective rights are the AND of both (acl.effective_rights).
+
+The tree connect is registered in smbprotocol's tables the way `TreeConnect.connect()` does it (its
+`_connected` flag and `Session.tree_connect_table`): tests/unit/test_smb_internals.py checks that
+`connect()` still sets nothing more. Log lines carry share names, statuses and masks; never a name
+below the share root (the listing here reads one entry and does not log it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -41,8 +48,11 @@ from smbprotocol.open import (
 )
 from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
-from shareaudit.collect.smb.client import SmbSession, status_name
+from shareaudit.collect.smb.client import SmbSession
+from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
+
+log = logging.getLogger(__name__)
 
 # [MS-SMB2] 2.2.13.1 access mask bits used to open the root.
 FILE_LIST_DIRECTORY = 0x00000001
@@ -68,7 +78,7 @@ class Tree:
 
     tree: TreeConnect
     maximal_access: int
-    encrypted: bool
+    where: str  # "host: share as label", for log lines
 
     def disconnect(self) -> None:
         """Leave the share; a failure here changes nothing already measured."""
@@ -79,15 +89,20 @@ class Tree:
 def connect_tree(smb: SmbSession, share: str, timeout: float) -> Tree | str:
     """Tree-connect to the share: a Tree, or the NT status name of the refusal."""
     session = smb.session
+    where = f"{smb.host}: share {share} as {smb.identity.label}"
     tree = TreeConnect(session, rf"\\{smb.host}\{share}")
     request = SMB2TreeConnectRequest()
     request["buffer"] = tree.share_name.encode("utf-16-le")
+    started = time.monotonic()
     try:
         sent = session.connection.send(request, sid=session.session_id)
         response = session.connection.receive(sent, timeout=timeout)
     except SMBResponseException as exc:
-        return status_name(exc)
+        log.info("%s: tree connect refused, %s", where, status_name(exc.status))
+        log.debug("%s: tree connect status 0x%08x", where, int(exc.status))
+        return status_name(exc.status)
     except (SMBException, OSError, ValueError) as exc:
+        log.info("%s: tree connect failed: %s", where, type(exc).__name__)
         raise _failure(exc, f"tree connect to {share}") from exc
     answer = SMB2TreeConnectResponse()
     answer.unpack(response["data"].get_value())
@@ -98,7 +113,15 @@ def connect_tree(smb: SmbSession, share: str, timeout: float) -> Tree | str:
     tree.is_dfs_share = False
     encrypted = bool(int(answer["share_flags"].get_value()) & SHAREFLAG_ENCRYPT_DATA)
     tree.encrypt_data = encrypted and session.connection.supports_encryption
-    return Tree(tree, int(answer["maximal_access"].get_value()), encrypted)
+    maximal_access = int(answer["maximal_access"].get_value())
+    log.info(
+        "%s: tree connect accepted, maximal access 0x%08x%s",
+        where,
+        maximal_access,
+        ", encrypted" if encrypted else "",
+    )
+    log.debug("%s: tree id %d (%.0f ms)", where, tree.tree_connect_id, (time.monotonic() - started) * 1000)
+    return Tree(tree, maximal_access, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +170,17 @@ def measure_root(tree: Tree, share: str) -> RootAccess:
             can_try_list = True
         except SMBResponseException as exc:
             if exc.status != NtStatus.STATUS_ACCESS_DENIED:
-                return RootAccess(None, status_name(exc), False)
+                log.info("%s: root open refused, %s", tree.where, status_name(exc.status))
+                return RootAccess(None, status_name(exc.status), False)
             # Listing refused: open for attributes only, just to learn the maximal access.
+            log.debug("%s: root open for listing refused, opening for attributes", tree.where)
             handle, contexts = _open_root(tree, FILE_READ_ATTRIBUTES | SYNCHRONIZE, [_mxac_context()])
             can_try_list = False
     except SMBResponseException as exc:
-        return RootAccess(None, status_name(exc), False)
+        log.info("%s: root open refused, %s", tree.where, status_name(exc.status))
+        return RootAccess(None, status_name(exc.status), False)
     except (SMBException, OSError, ValueError) as exc:
+        log.info("%s: root open failed: %s", tree.where, type(exc).__name__)
         raise _failure(exc, f"opening the root of {share}") from exc
     try:
         mxac = next((c for c in contexts if isinstance(c, SMB2CreateQueryMaximalAccessResponse)), None)
@@ -172,6 +199,14 @@ def measure_root(tree: Tree, share: str) -> RootAccess:
                 listable = True
             except SMBResponseException as exc:
                 listable = exc.status == NtStatus.STATUS_NO_MORE_FILES  # an empty root still lists
+                log.debug("%s: root listing: %s", tree.where, status_name(exc.status))
+        mxac_status = status_name(mxac["query_status"].get_value()) if mxac is not None else "absent"
+        log.info(
+            "%s: root MxAc %s, listable: %s",
+            tree.where,
+            f"0x{mask:08x}" if mask is not None else mxac_status,
+            listable,
+        )
         return RootAccess(mask, None, listable)
     except (SMBException, OSError, ValueError) as exc:
         raise _failure(exc, f"reading the root of {share}") from exc
@@ -184,7 +219,8 @@ def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
     try:
         handle, _ = _open_root(tree, READ_CONTROL | FILE_READ_ATTRIBUTES | SYNCHRONIZE, None)
     except SMBResponseException as exc:
-        return status_name(exc)
+        log.info("%s: root security descriptor: open refused, %s", tree.where, status_name(exc.status))
+        return status_name(exc.status)
     except (SMBException, OSError, ValueError) as exc:
         raise _failure(exc, f"opening the root of {share}") from exc
     try:
@@ -198,9 +234,12 @@ def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
         response = connection.receive(sent)
         answer = SMB2QueryInfoResponse()
         answer.unpack(response["data"].get_value())
-        return bytes(answer["buffer"].get_value())
+        raw = bytes(answer["buffer"].get_value())
+        log.info("%s: root security descriptor: %d bytes", tree.where, len(raw))
+        return raw
     except SMBResponseException as exc:
-        return status_name(exc)
+        log.info("%s: root security descriptor: refused, %s", tree.where, status_name(exc.status))
+        return status_name(exc.status)
     except (SMBException, OSError, ValueError) as exc:
         raise _failure(exc, f"reading the security of {share}") from exc
     finally:
@@ -246,7 +285,8 @@ def write_probe(tree: Tree, share: str) -> ProbeOutcome:
         note = None
         if exc.status == NtStatus.STATUS_ACCESS_DENIED:
             note = "creating a file that deletes itself was refused (no write, or write without delete)"
-        return ProbeOutcome(name, False, True, status_name(exc), note)
+        log.info("%s: write probe refused, %s", tree.where, status_name(exc.status))
+        return ProbeOutcome(name, False, True, status_name(exc.status), note)
     except (SMBException, OSError, ValueError) as exc:
         raise _failure(exc, f"write probe on {share}") from exc
     _close(handle)
@@ -262,9 +302,15 @@ def write_probe(tree: Tree, share: str) -> ProbeOutcome:
         )
     except SMBResponseException as exc:
         if exc.status == NtStatus.STATUS_OBJECT_NAME_NOT_FOUND:
+            log.info("%s: write probe: created, and gone after closing", tree.where)
             return ProbeOutcome(name, True, True, None, None)
-        return ProbeOutcome(name, True, False, status_name(exc), "could not confirm the probe file is gone")
+        log.info("%s: write probe: created; checking it is gone: %s", tree.where, status_name(exc.status))
+        return ProbeOutcome(
+            name, True, False, status_name(exc.status), "could not confirm the probe file is gone"
+        )
     except (SMBException, OSError, ValueError) as exc:
+        log.info("%s: write probe: created; checking it is gone failed: %s", tree.where, type(exc).__name__)
         return ProbeOutcome(name, True, False, None, f"could not confirm the probe file is gone: {exc}")
     _close(check)
+    log.info("%s: write probe: the probe file still exists after closing it", tree.where)
     return ProbeOutcome(name, True, False, None, "the probe file still exists after closing it")

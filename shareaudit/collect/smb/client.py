@@ -7,11 +7,15 @@ needs help with guests; both are handled here:
 - guest and null sessions carry no key, so they must not be signed or encrypted: the connection's
   signing requirement is dropped for them, as MS-SMB2 3.3.5.5.3 exempts them (Samba's own client
   does the same), and encryption is not required.
+
+Log lines name the identity by label and kind, never its password or session keys.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,26 +28,14 @@ from smbprotocol.header import NtStatus
 from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSetupResponse
 from spnego.exceptions import SpnegoError
 
+from shareaudit.collect.smb.negotiate import SMB2_NEGOTIATE_SIGNING_REQUIRED, dialect_name
+from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.plan.identities import Identity, IdentityKind
 
+log = logging.getLogger(__name__)
+
 _NTLMSSP_MECH = TypesMech["NTLMSSP - Microsoft NTLM Security Support Provider"]
-# Failures of a request that are answers about access, not about the server's health.
-REFUSALS = (SMBResponseException,)
-
-
-# smbprotocol's NtStatus is a class of constants, not an enum: build the reverse table once.
-_STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
-
-
-def status_text(code: int) -> str:
-    """An NT status code by name (STATUS_ACCESS_DENIED), or in hex when unknown."""
-    return str(_STATUS_NAMES.get(code, f"0x{code:08x}"))
-
-
-def status_name(exc: SMBResponseException) -> str:
-    """The NT status of an smbprotocol response error, by name."""
-    return status_text(int(exc.status))
 
 
 class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped
@@ -112,11 +104,22 @@ class SmbSession:
 
 
 def _connection(host: str, port: int, timeout: float, guest: bool) -> Connection:
+    started = time.monotonic()
     conn = Connection(uuid.uuid4(), host, port, require_signing=not guest)
     try:
         conn.connect(timeout=timeout)
     except (SMBException, OSError, ValueError) as exc:
+        log.info("%s:%d: data connection failed: %s", host, port, exc)
         raise CollectError(FailureKind.PROTOCOL, f"cannot connect for a data session: {exc}") from exc
+    log.debug(
+        "%s:%d: data connection: dialect %s, server requires signing: %s, encryption: %s (%.0f ms)",
+        host,
+        port,
+        dialect_name(conn.dialect),
+        bool(conn.server_security_mode & SMB2_NEGOTIATE_SIGNING_REQUIRED),
+        bool(conn.supports_encryption),
+        (time.monotonic() - started) * 1000,
+    )
     # smbprotocol's transport otherwise waits 600 s for a silent server before it notices.
     conn._receive_timeout = max(1, int(timeout))
     if guest:
@@ -134,6 +137,11 @@ def _user_session(conn: Connection, identity: Identity) -> tuple[Session, bool]:
         if "authenticated as a guest" not in str(exc):
             raise
         # Mapped to guest on a connection that insisted on signing: retry without, as a guest.
+        log.debug(
+            "%s: %s mapped to guest on a signing connection: logging on again unsigned",
+            conn.server_name,
+            identity.label,
+        )
         conn.require_signing = False
         session = Session(
             conn, user, identity.secret.reveal(), require_encryption=False, auth_protocol="ntlm"
@@ -152,6 +160,7 @@ def open_session(host: str, port: int, identity: Identity, timeout: float) -> Sm
     """Log on as the identity; CollectError(LOGIN) when the server refuses it."""
     guest_like = identity.kind is not IdentityKind.USER
     conn = _connection(host, port, timeout, guest_like)
+    started = time.monotonic()
     try:
         if identity.kind is IdentityKind.ANONYMOUS:
             session: Any = NullSession(conn)
@@ -161,16 +170,30 @@ def open_session(host: str, port: int, identity: Identity, timeout: float) -> Sm
             session, guest = _user_session(conn, identity)
     except SMBResponseException as exc:
         _quiet_disconnect(conn)
-        status = status_name(exc)
+        status = status_name(exc.status)
+        log.info("%s: data logon as %s (%s): refused, %s", host, identity.label, identity.kind, status)
+        log.debug("%s: data logon as %s: status 0x%08x", host, identity.label, int(exc.status))
         raise CollectError(
             FailureKind.LOGIN, f"logon as {identity.qualified_name} refused: {status}", status
         ) from exc
     except (SMBAuthenticationError, SpnegoError) as exc:
         _quiet_disconnect(conn)
+        log.info("%s: data logon as %s (%s): refused by authentication", host, identity.label, identity.kind)
         raise CollectError(FailureKind.LOGIN, f"logon as {identity.qualified_name} refused: {exc}") from exc
     except (SMBException, OSError, ValueError) as exc:
         _quiet_disconnect(conn)
+        log.info(
+            "%s: data logon as %s (%s): failed: %s", host, identity.label, identity.kind, type(exc).__name__
+        )
         raise CollectError(FailureKind.PROTOCOL, f"logon as {identity.qualified_name} failed: {exc}") from exc
+    log.info(
+        "%s: data logon as %s (%s): accepted, %s",
+        host,
+        identity.label,
+        identity.kind,
+        "guest or null session (unsigned)" if guest else "signed",
+    )
+    log.debug("%s: data logon as %s took %.0f ms", host, identity.label, (time.monotonic() - started) * 1000)
     return SmbSession(identity, host, conn, session, guest)
 
 

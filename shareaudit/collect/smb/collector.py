@@ -1,12 +1,14 @@
 """The SMB collector: posture, sessions, shares, the access matrix and the share walks of one host.
 
 Stages run in order and each adds to `_HostState`; an adapter's `CollectError` stops the host and
-everything learned before it is kept in the result.
+everything learned before it is kept in the result. Log lines: stages, and per share walk its counts
+(never a name below the share root).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +35,8 @@ from shareaudit.model import (
     Share,
 )
 from shareaudit.plan.identities import ANONYMOUS, GUEST, Identity, IdentityKind, privilege
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -307,6 +311,8 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
         def walked(count: int) -> None:
             progress.entries_walked(target, share.name, count)
 
+    where = f"{state.address}: share {share.name} as {identity.label}"
+    walker = None
     try:
         tree = smb_access.connect_tree(sessions.get(identity), share.name, options.timeout)
         if isinstance(tree, str):
@@ -315,12 +321,35 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
             bounds = options.crawl
             walker = Walker(tree, RateLimit(bounds.rate), options.timeout, bounds.in_flight)
             crawl = ShareCrawl(walker, identity.label, bounds, options.redactor, sink, on_entries=walked)
-            return crawl.run()
+            content = crawl.run()
         finally:
             tree.disconnect()
     except CollectError as exc:
+        log.info("%s: walk failed: %s", where, exc)
+        _log_walker(where, walker)
         sessions.drop(identity)  # a broken connection is not reused
         return Content(identity.label, 0, 0, 0, True, False, 0.0, error=str(exc))
+    log.info(
+        "%s: walked %d entries (%d directories, %d refused; %d files, %d sniffed), %d medical%s in %.1f s",
+        where,
+        content.entries_seen,
+        content.dirs_seen,
+        content.denied_dirs,
+        content.files_seen,
+        content.sniffed,
+        sum(m.count for m in content.medical.values()),
+        f", stopped by {', '.join(content.bounds_hit)}" if content.bounds_hit else "",
+        content.elapsed_s,
+    )
+    _log_walker(where, walker)
+    return content
+
+
+def _log_walker(where: str, walker: Walker | None) -> None:
+    """The walk's protocol counts: compounds sent and refusals by status (never the paths refused)."""
+    if walker is not None:
+        refused = ", ".join(f"{status} x{count}" for status, count in sorted(walker.refusals.items()))
+        log.debug("%s: %d compounds sent; refused: %s", where, walker.compounds, refused or "none")
 
 
 class SmbCollector:
@@ -332,14 +361,22 @@ class SmbCollector:
         """Everything SMB says about one host; a failure keeps what was learned before it."""
         started = time.monotonic()
         state = _HostState(job)
+        where = f"{job.address}:{job.target.port}"
+        log.info("%s: scanning %s", where, job.target.spec)
         try:
             state.negotiated = negotiate.probe_negotiate(job.address, job.target.port, job.options.timeout)
             state.reachable = True
+            log.info("%s: probing the null session, the Guest account and an unknown user", where)
             _probe_sessions(state, job.options.timeout)
+            log.info("%s: enumerating shares", where)
             _enumerate_shares(state, job.identities, job.options.timeout)
+            log.info("%s: %d shares; measuring access", where, len(state.shares))
             _measure_access(state)
             if job.options.crawl is not None:
+                log.info("%s: walking the readable disk shares", where)
                 _crawl_shares(state)
         except CollectError as exc:
+            log.info("%s: stopped (%s): %s", where, exc.kind, exc)
             return state.result(time.monotonic() - started, exc)
+        log.info("%s: done in %.1f s", where, time.monotonic() - started)
         return state.result(time.monotonic() - started)

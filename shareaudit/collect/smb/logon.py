@@ -9,38 +9,39 @@ are handled in this module (samba-lab-notes Q3 a):
 - with an empty password impacket sends an LM/NTLM response that Samba treats as a null password
   and gives no session key (STATUS_NO_USER_SESSION_KEY); passing the NT hash of the empty string
   makes it compute a proper NTLMv2 response, as Windows does for an account with an empty password.
+
+Two impacket internals are used (`SMBConnection._timeout`, and `SMB3._Session["SigningActivated"]` for
+the guest workaround); pyproject pins the impacket minor version they were verified with and
+tests/unit/test_smb_internals.py checks them. Log lines name identities by label and kind only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from impacket.nmb import NetBIOSError, NetBIOSTimeout
-from impacket.nt_errors import ERROR_MESSAGES
 from impacket.smbconnection import SessionError, SMBConnection
 
+from shareaudit.collect.smb.negotiate import SMB1_DIALECT, dialect_name
+from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.plan.identities import ANONYMOUS, Identity, IdentityKind, Secret
 
+log = logging.getLogger(__name__)
+
 # MD4(UTF-16LE("")), [MS-NLMP] 3.3.1 NTOWFv1 of the empty password.
 EMPTY_NT_HASH = "31d6cfe0d16ae931b73c59d7e0c089c0"
-# [MS-SMB2] 2.2.6 SessionFlags
-SESSION_FLAG_IS_GUEST = 0x0001
-
-
-def nt_status_name(code: int) -> str:
-    """STATUS_ACCESS_DENIED for 0xc0000022, or the hex code when impacket does not know it."""
-    known = ERROR_MESSAGES.get(code)
-    return str(known[0]) if known else f"0x{code:08x}"
 
 
 def status_of(exc: SessionError) -> str:
     """The NT status name carried by an impacket SessionError."""
-    return nt_status_name(int(exc.getErrorCode()))
+    return status_name(exc.getErrorCode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,9 @@ def server_identity(conn: SMBConnection) -> ServerIdentity:
 
 def connect(host: str, port: int, timeout: float) -> SMBConnection:
     """Open an impacket connection (negotiating the best dialect), translating failures."""
+    started = time.monotonic()
     try:
-        return SMBConnection(host, host, sess_port=port, timeout=timeout)
+        conn = SMBConnection(host, host, sess_port=port, timeout=timeout)
     except (NetBIOSTimeout, TimeoutError) as exc:
         raise stalled(timeout) from exc
     except (OSError, NetBIOSError) as exc:
@@ -97,6 +99,19 @@ def connect(host: str, port: int, timeout: float) -> SMBConnection:
         ) from exc
     except Exception as exc:  # impacket raises bare Exception/struct.error on non-SMB answers
         raise CollectError(FailureKind.PROTOCOL, f"negotiate failed: {exc}") from exc
+    log.debug(
+        "%s:%d: control connection: dialect %s (%.0f ms)",
+        host,
+        port,
+        _dialect(conn),
+        (time.monotonic() - started) * 1000,
+    )
+    return conn
+
+
+def _dialect(conn: SMBConnection) -> str:
+    dialect = conn.getDialect()  # SMB1_DIALECT for SMB1, the revision number for SMB2/3
+    return dialect if isinstance(dialect, str) else dialect_name(int(dialect))
 
 
 def stalled(timeout: float) -> CollectError:
@@ -119,24 +134,32 @@ def _credentials(identity: Identity) -> tuple[str, str, str, str]:
 
 def login(conn: SMBConnection, identity: Identity) -> LogonAnswer:
     """Log on as the identity on an open connection; a refusal is an answer, not an exception."""
+    host = conn.getRemoteHost()
     user, password, domain, nthash = _credentials(identity)
+    started = time.monotonic()
     try:
         conn.login(user, password, domain, nthash=nthash)
     except SessionError as exc:
-        return LogonAnswer(False, status_of(exc), False, server_identity(conn))
+        status = status_of(exc)
+        log.info("%s: logon as %s (%s): refused, %s", host, identity.label, identity.kind, status)
+        log.debug("%s: logon as %s: status 0x%08x", host, identity.label, int(exc.getErrorCode()))
+        return LogonAnswer(False, status, False, server_identity(conn))
     except (NetBIOSTimeout, TimeoutError) as exc:
+        log.info("%s: logon as %s (%s): no answer", host, identity.label, identity.kind)
         raise stalled(timeout_of(conn)) from exc
     except (OSError, NetBIOSError) as exc:
+        log.info("%s: logon as %s (%s): failed: %s", host, identity.label, identity.kind, exc)
         raise CollectError(FailureKind.PROTOCOL, f"session setup failed: {exc}") from exc
-    flags = (
-        int(conn._SMBConnection._Session.get("SessionFlags", 0) or 0)
-        if conn.getDialect() != "NT LM 0.12"
-        else 0
+    # impacket reads SMB2_SESSION_FLAG_IS_GUEST ([MS-SMB2] 2.2.6) or SMB1's SMB_SETUP_GUEST.
+    guest = bool(conn.isGuestSession())
+    log.info(
+        "%s: logon as %s (%s): accepted%s", host, identity.label, identity.kind, " as guest" if guest else ""
     )
-    guest = bool(flags & SESSION_FLAG_IS_GUEST) or bool(conn.isGuestSession())
-    if guest and conn.getDialect() != "NT LM 0.12":
+    log.debug("%s: logon as %s took %.0f ms", host, identity.label, (time.monotonic() - started) * 1000)
+    if guest and conn.getDialect() != SMB1_DIALECT:
         # fortra/impacket#2277: see the module docstring.
-        conn._SMBConnection._Session["SigningActivated"] = False
+        conn.getSMBServer()._Session["SigningActivated"] = False
+        log.debug("%s: guest session: impacket signing switched off (fortra/impacket#2277)", host)
     return LogonAnswer(True, None, guest, server_identity(conn))
 
 
@@ -170,8 +193,10 @@ def can_open_ipc(conn: SMBConnection) -> bool:
     """Whether the session may connect to IPC$ (and so reach the RPC pipes)."""
     try:
         conn.connectTree("IPC$")
-    except SessionError:
+    except SessionError as exc:
+        log.info("%s: tree connect IPC$: refused, %s", conn.getRemoteHost(), status_of(exc))
         return False
+    log.info("%s: tree connect IPC$: accepted", conn.getRemoteHost())
     return True
 
 

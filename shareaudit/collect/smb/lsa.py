@@ -6,6 +6,7 @@ LsarQueryInformationPolicy2 is not implemented by Samba, so nothing here uses it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from impacket.dcerpc.v5 import lsad, lsat
@@ -15,6 +16,7 @@ from impacket.smbconnection import SMBConnection
 
 from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, rpc_error
 
+log = logging.getLogger(__name__)
 # [MS-LSAT] 2.2.13 SID_NAME_USE: the kinds that carry a real name.
 _UNKNOWN_USES = (lsat.SID_NAME_USE.SidTypeUnknown, lsat.SID_NAME_USE.SidTypeInvalid)
 # [MS-LSAT] 3.1.4.9: at most 20480 SIDs per call; batches stay well under that.
@@ -27,6 +29,7 @@ def lookup_sids(conn: SMBConnection, sids: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     if not wanted:
         return names
+    host = conn.getRemoteHost()
     with bind(conn, r"\lsarpc", lsat.MSRPC_UUID_LSAT) as dce:
         try:
             policy = lsad.hLsarOpenPolicy2(dce, MAXIMUM_ALLOWED | lsat.POLICY_LOOKUP_NAMES)["PolicyHandle"]
@@ -40,12 +43,15 @@ def lookup_sids(conn: SMBConnection, sids: Iterable[str]) -> dict[str, str]:
                 # STATUS_SOME_NOT_MAPPED still carries the names that were mapped; NONE_MAPPED carries none.
                 if "STATUS_SOME_NOT_MAPPED" not in str(exc):
                     if "STATUS_NONE_MAPPED" in str(exc):
+                        log.debug("%s: LsarLookupSids: STATUS_NONE_MAPPED (%d SIDs)", host, len(batch))
                         continue
                     raise rpc_error(exc, "LsarLookupSids", conn) from exc
+                log.debug("%s: LsarLookupSids: STATUS_SOME_NOT_MAPPED (%d SIDs)", host, len(batch))
                 answer = exc.get_packet()
             except RPC_FAILURES as exc:
                 raise rpc_error(exc, "LsarLookupSids", conn) from exc
             names.update(_names(batch, answer))
+    log.info("%s: LsarLookupSids: %d SIDs asked, %d named", host, len(wanted), len(names))
     return names
 
 

@@ -10,6 +10,7 @@ names from the well-known table, then from LSA, asked once per host.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +28,8 @@ from shareaudit.collect.smb.sd import parse_security_descriptor
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import Access, Logon, Share, WriteProbe
 from shareaudit.plan.identities import Identity, IdentityKind, privilege
+
+log = logging.getLogger(__name__)
 
 
 def _hex(mask: int | None) -> str | None:
@@ -134,6 +137,12 @@ def _names(
         except CollectError as exc:
             if exc.kind not in (FailureKind.DENIED, FailureKind.LOGIN):
                 raise
+            log.info(
+                "%s: SID names: LSA refused %s (%s), trying the next identity",
+                address,
+                identity.label,
+                exc.kind,
+            )
     for sid in sids - set(names):
         if name := well_known_name(sid):
             names[sid] = name
@@ -152,6 +161,7 @@ def measure_host_access(
 ) -> HostAccess:
     """Measure every identity on every share of one host; the most privileged reads the ACLs first."""
     result = HostAccess(tuple(shares))
+    log.info("%s: access matrix: %d identities x %d shares", address, len(actors), len(shares))
     matrix: dict[str, dict[str, Access]] = {share.name: {} for share in shares}
     descriptors = _Descriptors()
     identities = [actor.identity for actor in actors]
@@ -190,6 +200,14 @@ def measure_host_access(
         if sd is not None:
             sids |= {sid for sid in sd.sids() if sid}
     names = _names(address, port, sids, lookup_as, timeout) if sids else {}
+    log.info(
+        "%s: ACLs: %d share ACLs, %d root ACLs, %d SIDs, %d named",
+        address,
+        sum(1 for sd in share_acls.values() if sd is not None),
+        sum(1 for sd in root_acls.values() if sd is not None),
+        len(sids),
+        len(names),
+    )
 
     users = [i.label for i in identities if i.kind is IdentityKind.USER]
     tried = ", ".join(users) if users else "no named account"

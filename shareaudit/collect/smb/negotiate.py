@@ -9,8 +9,10 @@ SMB1 switched off may also just drop the connection. The raw exchange tells thos
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import struct
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ from smbprotocol.connection import Connection, Dialects
 from smbprotocol.exceptions import SMBException
 
 from shareaudit.errors import CollectError, FailureKind
+
+log = logging.getLogger(__name__)
 
 # [MS-SMB2] 2.2.3: the dialect revisions, in the order a client would prefer them last.
 SMB2_DIALECTS: tuple[tuple[str, int], ...] = (
@@ -28,6 +32,13 @@ SMB2_DIALECTS: tuple[tuple[str, int], ...] = (
     ("3.1.1", Dialects.SMB_3_1_1),
 )
 SMB1_DIALECT = "NT LM 0.12"
+_DIALECT_NAMES = {code: name for name, code in SMB2_DIALECTS}
+
+
+def dialect_name(dialect: int | None) -> str:
+    """An SMB2/3 dialect revision as people write it (3.1.1), or in hex."""
+    return _DIALECT_NAMES.get(dialect or 0, f"0x{dialect or 0:04x}")
+
 
 # [MS-SMB2] 2.2.4 SecurityMode
 SMB2_NEGOTIATE_SIGNING_REQUIRED = 0x02
@@ -156,20 +167,33 @@ def smb1_negotiate_request_with_smb2() -> bytes:
 
 def probe_dialect(host: str, port: int, name: str, dialect: int, timeout: float) -> DialectAnswer | None:
     """Negotiate exactly one SMB2/3 dialect; None when the server refuses it."""
+    started = time.monotonic()
     conn = Connection(uuid.uuid4(), host, port, require_signing=False)
     try:
         conn.connect(dialect=dialect, timeout=timeout)
-    except (SMBException, ValueError, struct.error):
+    except (SMBException, ValueError, struct.error) as exc:
+        log.debug("%s:%d: NEGOTIATE %s: refused (%s)", host, port, name, type(exc).__name__)
         return None
     except OSError as exc:
         error = _reason(exc)
+        log.debug("%s:%d: NEGOTIATE %s: %s", host, port, name, error)
         if error.kind == FailureKind.PROTOCOL:
             return None
         raise error from exc
     try:
         if conn.dialect != dialect:
+            log.debug("%s:%d: NEGOTIATE %s: answered %s", host, port, name, dialect_name(conn.dialect))
             return None
         signing = bool(conn.server_security_mode & SMB2_NEGOTIATE_SIGNING_REQUIRED)
+        log.debug(
+            "%s:%d: NEGOTIATE %s: accepted, security mode 0x%x, encryption %s (%.0f ms)",
+            host,
+            port,
+            name,
+            int(conn.server_security_mode),
+            bool(conn.supports_encryption),
+            (time.monotonic() - started) * 1000,
+        )
         return DialectAnswer(name, signing, bool(conn.supports_encryption))
     finally:
         conn.disconnect(close=False)
@@ -190,13 +214,31 @@ def probe_negotiate(host: str, port: int, timeout: float) -> NegotiatePosture:
     """Probe SMB1 and every SMB2/3 dialect; raises CollectError when the port does not speak SMB."""
     # One multi-protocol negotiate first: it fails fast, with a reason, on a dead host or another
     # service, before the per-dialect probes would each wait for their timeout.
-    if not looks_like_smb(host, port, timeout):
+    started = time.monotonic()
+    log.info("%s:%d: connecting (multi-protocol NEGOTIATE)", host, port)
+    try:
+        smb = looks_like_smb(host, port, timeout)
+    except CollectError as exc:
+        log.info("%s:%d: connect failed: %s", host, port, exc)
+        raise
+    if not smb:
+        log.info("%s:%d: the answer is not SMB", host, port)
         raise CollectError(FailureKind.NOT_SMB, "the service on this port does not speak SMB")
     smb1 = probe_smb1(host, port, timeout)
+    log.debug("%s:%d: NEGOTIATE %s: %s", host, port, SMB1_DIALECT, "accepted" if smb1.accepted else "refused")
     answers = [a for name, d in SMB2_DIALECTS if (a := probe_dialect(host, port, name, d, timeout))]
     dialects = ((SMB1_DIALECT,) if smb1.accepted else ()) + tuple(a.dialect for a in answers)
     # Signing is decided per connection; the highest dialect is what a modern client gets.
     signing = answers[-1].signing_required if answers else bool(smb1.signing_required)
+    log.info(
+        "%s:%d: negotiate: dialects %s; signing required: %s; encryption: %s",
+        host,
+        port,
+        ", ".join(dialects) or "none",
+        signing,
+        any(a.encryption for a in answers),
+    )
+    log.debug("%s:%d: negotiate probes took %.0f ms", host, port, (time.monotonic() - started) * 1000)
     return NegotiatePosture(
         dialects=dialects,
         smb1=smb1.accepted,

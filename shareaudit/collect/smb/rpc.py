@@ -1,23 +1,28 @@
 """DCE/RPC over the IPC$ pipe with impacket: share enumeration (MS-SRVS) and the server's comment.
 
 impacket's NDR answers are turned into plain dataclasses here; nothing outside this module sees them.
+Log lines give calls, status codes and counts; never the shares' local paths.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from impacket import system_errors
 from impacket.dcerpc.v5 import srvs, transport
 from impacket.dcerpc.v5.rpcrt import DCERPCException
 from impacket.nmb import NetBIOSError, NetBIOSTimeout
 from impacket.smbconnection import SessionError, SMBConnection
 
-from shareaudit.collect.smb.logon import nt_status_name, stalled, status_of, timeout_of
+from shareaudit.collect.smb.logon import stalled, status_of, timeout_of
+from shareaudit.collect.smb.status import error_name
 from shareaudit.errors import CollectError, FailureKind
+
+log = logging.getLogger(__name__)
 
 # [MS-SRVS] 2.2.2.4 Share Types
 STYPE_MASK = 0x000000FF
@@ -52,20 +57,26 @@ class ShareEntry:
         return self.name.endswith("$") or self.special
 
 
-def error_name(code: int) -> str:
-    """A Win32 error (WERR, as srvsvc returns them) or an NTSTATUS, by name."""
-    if code < 0x10000:
-        known = system_errors.ERROR_MESSAGES.get(code)
-        return str(known[0]) if known else f"WERR 0x{code:08x}"
-    return nt_status_name(code)
-
-
 # What an RPC call over SMB can raise, short of a bug.
 RPC_FAILURES = (SessionError, DCERPCException, NetBIOSError, NetBIOSTimeout, OSError)
 
 
 def rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
-    """Translate an impacket RPC failure into a CollectError (denied, timeout or protocol)."""
+    """Translate an impacket RPC failure into a CollectError (denied, timeout or protocol), and log it."""
+    error = _rpc_error(exc, what, conn)
+    text = str(error)
+    log.info("%s: %s", conn.getRemoteHost(), text if text.startswith(what) else f"{what}: {text}")
+    code = None
+    if isinstance(exc, SessionError):
+        code = exc.getErrorCode()
+    elif isinstance(exc, DCERPCException):
+        code = exc.get_error_code()
+    if isinstance(code, int):
+        log.debug("%s: %s: status 0x%08x", conn.getRemoteHost(), what, code)
+    return error
+
+
+def _rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
     if isinstance(exc, NetBIOSTimeout | TimeoutError):
         return stalled(timeout_of(conn))
     if isinstance(exc, SessionError):
@@ -85,6 +96,7 @@ def rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
 @contextlib.contextmanager
 def bind(conn: SMBConnection, pipe: str, interface: Any) -> Iterator[Any]:
     """A DCE/RPC binding over an already logged-on SMB connection."""
+    started = time.monotonic()
     try:
         rpc = transport.SMBTransport(conn.getRemoteHost(), filename=pipe, smb_connection=conn)
         dce = rpc.get_dce_rpc()
@@ -92,6 +104,7 @@ def bind(conn: SMBConnection, pipe: str, interface: Any) -> Iterator[Any]:
         dce.bind(interface)
     except RPC_FAILURES as exc:
         raise rpc_error(exc, f"cannot bind {pipe}", conn) from exc
+    log.debug("%s: bound %s (%.0f ms)", conn.getRemoteHost(), pipe, (time.monotonic() - started) * 1000)
     try:
         yield dce
     finally:
@@ -128,17 +141,15 @@ def enum_shares(conn: SMBConnection, level: int) -> list[ShareEntry]:
         except RPC_FAILURES as exc:
             raise rpc_error(exc, f"NetrShareEnum level {level}", conn) from exc
     buffer = answer["InfoStruct"]["ShareInfo"][f"Level{level}"]["Buffer"]
-    return [_entry(info, level) for info in buffer]
-
-
-def share_info_502(conn: SMBConnection, share: str) -> ShareEntry:
-    """NetrShareGetInfo level 502 for one share."""
-    with bind(conn, r"\srvsvc", srvs.MSRPC_UUID_SRVS) as dce:
-        try:
-            answer = srvs.hNetrShareGetInfo(dce, share + "\x00", 502)
-        except RPC_FAILURES as exc:
-            raise rpc_error(exc, f"NetrShareGetInfo {share}", conn) from exc
-    return _entry(answer["InfoStruct"]["ShareInfo502"], 502)
+    entries = [_entry(info, level) for info in buffer]
+    log.info(
+        "%s: NetrShareEnum level %d: %d shares, %d with a share ACL",
+        conn.getRemoteHost(),
+        level,
+        len(entries),
+        sum(1 for e in entries if e.security_descriptor),
+    )
+    return entries
 
 
 def server_comment(conn: SMBConnection) -> str | None:
@@ -148,4 +159,5 @@ def server_comment(conn: SMBConnection) -> str | None:
             answer = srvs.hNetrServerGetInfo(dce, 101)
         except RPC_FAILURES as exc:
             raise rpc_error(exc, "NetrServerGetInfo", conn) from exc
+    log.info("%s: NetrServerGetInfo level 101: answered", conn.getRemoteHost())
     return _string(answer["InfoStruct"]["ServerInfo101"]["sv101_comment"]) or None

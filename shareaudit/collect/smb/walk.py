@@ -1,18 +1,29 @@
 """Listing directories and reading file heads fast, over one smbprotocol session.
 
-Each directory costs one round trip: a related compound CREATE + QUERY_DIRECTORY + QUERY_DIRECTORY +
-CLOSE ([MS-SMB2] 3.2.4.1.4), where the second query normally answers STATUS_NO_MORE_FILES. Many such
-compounds are in flight at once, within the credits the server granted. The directory entries
-([MS-FSCC] 2.4.10 FileDirectoryInformation) are parsed with struct rather than smbprotocol's generic
-structures, which cost more CPU per entry than the whole exchange (samba-lab-notes Q3 e). File heads
-are read the same way: CREATE + READ + CLOSE in one compound, many in flight (Q3 e: 1 000+ files/s).
-Nothing but reading happens here: every CREATE uses FILE_OPEN and read-only access.
+Each directory costs one round trip: a related compound CREATE + QUERY_DIRECTORY (64 KiB) + CLOSE
+([MS-SMB2] 3.2.4.1.4); a directory whose buffer comes back nearly full is listed again, one
+QUERY_DIRECTORY at a time (`list_directory_fully`). Many such compounds are in flight at once, within
+the credits the server granted. The directory entries ([MS-FSCC] 2.4.10 FileDirectoryInformation) are
+parsed with struct rather than smbprotocol's generic structures, which cost more CPU per entry than
+the whole exchange (samba-lab-notes Q3 e). File heads are read the same way: CREATE + READ + CLOSE in
+one compound, many in flight (Q3 e: 1 000+ files/s). Nothing but reading happens here: every CREATE
+uses FILE_OPEN and read-only access.
+
+The requests are packed here but travel through smbprotocol's connection, which keeps message ids,
+credits, signing keys, encryption and the receiver thread. That needs a few of its internals
+(`Connection._generate_signature`, `_encrypt`, `_check_worker_running`, `outstanding_requests`,
+`sequence_window`/`sequence_lock`, the `Request` constructor and the header fields its receiver reads);
+pyproject pins the smbprotocol minor version they were verified with, and
+tests/unit/test_smb_internals.py fails, naming the member, when one of them changes.
+
+Nothing here logs a name below the share root (they may be patients' names): counts only.
 """
 
 from __future__ import annotations
 
 import struct
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from smbprotocol.connection import Request
@@ -21,7 +32,7 @@ from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
 from shareaudit.collect.smb.access import Tree
-from shareaudit.collect.smb.client import status_text
+from shareaudit.collect.smb.status import status_name
 from shareaudit.collect.walk import Entry, Listing, RateLimit
 from shareaudit.errors import CollectError, FailureKind
 
@@ -98,7 +109,11 @@ class _Value:
 
 
 class _HeaderView:
-    """What smbprotocol's receiver reads from a pending request's header (id, command, reserved, tree)."""
+    """What smbprotocol reads from a pending request's header (id, command, reserved, tree), and no more.
+
+    The receiver thread and `Connection.receive` read these through `request.message[...]`; tree_id only
+    when resolving a symlink, which `receive(..., resolve_symlinks=False)` never does.
+    """
 
     __slots__ = ("fields",)
 
@@ -112,9 +127,6 @@ class _HeaderView:
 
     def __getitem__(self, key: str) -> _Value:
         return self.fields[key]
-
-    def __setitem__(self, key: str, value: int) -> None:
-        self.fields[key] = _Value(value)
 
 
 def _smb_path(path: str) -> bytes:
@@ -132,6 +144,8 @@ class Walker:
         self.rate = rate
         self.timeout = timeout
         self.in_flight = in_flight
+        self.compounds = 0  # compounds sent
+        self.refusals: Counter[str] = Counter()  # NT status -> directories or files the server refused
 
     def _credits(self) -> int:
         window = self.connection.sequence_window
@@ -199,8 +213,9 @@ class Walker:
         """Send one chain of messages as a compound, related when it has more than one message.
 
         Packed here with struct: smbprotocol's generic structures cost more CPU than the exchange
-        itself. Message ids, credits, signing, encryption and the request table are smbprotocol's own,
-        so its receiver thread routes the answers as usual.
+        itself. Message ids come from smbprotocol's credit window, signatures and encryption from its
+        own functions, and each request goes into its request table, so its receiver thread routes the
+        answers (and checks their signatures) as usual.
         """
         self.rate.take(1)
         conn = self.connection
@@ -243,13 +258,18 @@ class Walker:
             data = b"".join(chain)
             if session.encrypt_data or self.tree.encrypt_data:
                 data = conn._encrypt(data, session)
-            conn._check_worker_running()
-            transport = conn.transport
-            with transport._sock_lock:
-                transport._sock.sendall(struct.pack(">I", len(data)) + data)
+            conn._check_worker_running()  # raises what killed the receiver thread, if it died
+            conn.transport.send(data)  # frames it; an encrypted chain is smbprotocol's transform header
         except (SMBException, OSError, ValueError) as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
+        self.compounds += 1
         return requests
+
+    def _refused(self, status: int) -> str:
+        """The status's name, counted (the walk's log line gives the counts, never the paths)."""
+        name = status_name(status)
+        self.refusals[name] += 1
+        return name
 
     def _answer(self, request: object) -> tuple[int, bytes]:
         """(NT status, data) of one response; a refusal is an answer, a dead server an error."""
@@ -285,7 +305,7 @@ class Walker:
         def parse(path: str, answers: list[tuple[int, bytes]]) -> Listing:
             (create_status, _), (status, data), _ = answers
             if create_status != NtStatus.STATUS_SUCCESS:
-                return Listing(path, status=status_text(create_status))
+                return Listing(path, status=self._refused(create_status))
             if status != NtStatus.STATUS_SUCCESS:
                 return Listing(path)  # STATUS_NO_MORE_FILES: empty
             buffer = _query_buffer(data)
@@ -304,7 +324,7 @@ class Walker:
         (create_status, create_data), (status, data) = (self._answer(r) for r in requests)
         # The first query of the related pair carried the 0xFF.. file id; follow-ups need the real one.
         if create_status != NtStatus.STATUS_SUCCESS:
-            return Listing(path, status=status_text(create_status))
+            return Listing(path, status=self._refused(create_status))
         file_id = create_data[64:80]  # [MS-SMB2] 2.2.14 FileId within the CREATE response body
         entries = (
             parse_directory_information(_query_buffer(data)) if status == NtStatus.STATUS_SUCCESS else []
@@ -339,11 +359,11 @@ class Walker:
             (create_status, _), (read_status, data), _ = answers
             path = by_key[key][0]
             if create_status != NtStatus.STATUS_SUCCESS:
-                return path, status_text(create_status)
+                return path, self._refused(create_status)
             if read_status == NtStatus.STATUS_END_OF_FILE:
                 return path, b""
             if read_status != NtStatus.STATUS_SUCCESS:
-                return path, status_text(read_status)
+                return path, self._refused(read_status)
             return path, _read_buffer(data)
 
         yield from self._pipeline(list(by_key), build, parse)  # type: ignore[misc]
