@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import cattrs
 from shareaudit.acl import Ace
 from shareaudit.errors import InputError
 from shareaudit.model import SCHEMA, ScanResult
+from shareaudit.render.output import write_atomically
 
 _converter = cattrs.Converter(forbid_extra_keys=False)
 
@@ -63,15 +62,7 @@ def dumps(result: ScanResult) -> str:
 
 def write(result: ScanResult, path: Path) -> None:
     """Write atomically: a reader never sees half a file, a crash never leaves one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(result))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dumps(result))
 
 
 def read(path: Path) -> ScanResult:

@@ -1,4 +1,9 @@
-"""Test fixtures: the loopback Samba lab, started once per test session and reused when already up."""
+"""Test fixtures: the loopback Samba lab, started once per test session and reused when already up.
+
+Every test that uses the `lab` fixture is marked `lab`, and every test that uses the `dc` fixture is
+marked `dc` and `lab`: `pytest -m "not lab"` runs what needs no server (tests/unit/test_markers.py
+checks it). Lab tests get clean Samba RPC workers (tests/labrpc.py).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_SCRIPT = ROOT / "tests" / "lab" / "lab.py"
 sys.path.insert(0, str(ROOT / "tests" / "lab"))
 
+import labrpc  # noqa: E402  (needs tests/lab on the path)
+
+# Fixtures that start a server, and the markers their users get (`dc` users also get `lab`).
+SERVER_MARKERS = {"lab": ("lab",), "dc": ("dc", "lab")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture, directly or through another fixture."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, markers in SERVER_MARKERS.items():
+            if fixture in names:
+                for marker in markers:
+                    if item.get_closest_marker(marker) is None:
+                        item.add_marker(marker)
+
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[None]:
@@ -21,7 +43,19 @@ def lab() -> Iterator[None]:
     proc = subprocess.run([sys.executable, str(LAB_SCRIPT), "up"], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"the lab did not come up:\n{proc.stdout}\n{proc.stderr}")
+    labrpc.reset()  # whatever ran before this session (an administrator's scan) may have left them leaking
     yield
+
+
+@pytest.fixture(autouse=True)
+def _rpc_workers_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A lab test starts and ends with RPC workers that leak nothing (see tests/labrpc.py)."""
+    if "lab" not in request.fixturenames:
+        yield
+        return
+    labrpc.reset_if_dirty()  # a module-scoped fixture scanned as an administrator
+    yield
+    labrpc.reset_if_dirty()  # this test did
 
 
 DC_SCRIPT = ROOT / "tests" / "lab" / "dc.py"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +203,22 @@ PRINTER = Identity("printer", IdentityKind.USER, "labscan", "", Secret(PASSWORDS
 
 
 def test_bound_max_depth() -> None:
+    """Depth 1 lists imaging's root and its 9 folders: 25 of its 36 entries. The 2 folders at depth 2
+    (the patient tree, the CD's PT000000) stay unlisted, so every count is scaled by
+    (25 taken + 2 unlisted x 2.5 mean entries per listed folder) / 25 = 1.2."""
     content = _walk("imaging", CrawlBounds(max_depth=1), PRINTER)
-    assert "depth" in content.bounds_hit and content.truncated and content.estimated
-    assert "dicomdir" in content.medical and "nifti" in content.medical  # depth 1 reached
-    assert content.medical["dicom"].count < 9 or content.estimated  # deeper DICOM not listed (estimated)
+    assert content.bounds_hit == ("depth",) and content.truncated and content.estimated
+    assert content.entries_seen == 25
+    planted = PLANTED[(LABNAS.address, "imaging")][1]
+    estimated = {type_id: m.count for type_id, m in content.medical.items()}
+    assert set(estimated) == set(planted)
+    # Types planted within depth 1 are estimated from above: at least the planted count, at most 25% more.
+    for type_id, count in planted.items():
+        if type_id != "dicom":
+            assert count <= estimated[type_id] <= math.ceil(count * 1.25), (type_id, count, estimated)
+    # 8 of the 9 DICOM files lie below depth 1: scaling by mean folder size cannot see what a folder it
+    # never listed holds, so the estimate is the one .IMA at depth 1 (x 1.2, rounded), not 9.
+    assert estimated["dicom"] == 1 < planted["dicom"]
 
 
 def test_bound_max_entries_extrapolates() -> None:

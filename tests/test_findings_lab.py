@@ -25,7 +25,6 @@ pytestmark = pytest.mark.usefixtures("lab")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 SHOW_ALL = "document.querySelectorAll('.host, .inv').forEach(e => e.style.contentVisibility = 'visible')"
-LAB_SCRIPT = ROOT / "tests" / "lab" / "lab.py"
 HOSTS = (LABNAS.address, LABFS.address, LABACL.address)
 NAS, FS, ACL = HOSTS
 
@@ -260,27 +259,17 @@ def test_a_failed_target_is_reported_as_a_finding(tmp_path: Path) -> None:
     assert "1 failed or incomplete" in (tmp_path / "report.html").read_text()
 
 
-def _reset_rpc() -> None:
-    subprocess.run(
-        [sys.executable, str(LAB_SCRIPT), "reset-rpc", "labnas", "labacl", "labfs"],
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_broad_share_acl_with_an_administrator(tmp_path: Path) -> None:
-    """Share ACLs need an administrator; Samba's default (Everyone: Full) on gated shares is no finding."""
+    """Share ACLs need an administrator; Samba's default (Everyone: Full) on gated shares is no finding.
+
+    Samba then keeps answering level 502 to everyone: tests/conftest.py resets its workers afterwards."""
     out = tmp_path / "admin.json"
     env = {
         "PATH": "/usr/bin:/bin",
         "SHAREAUDIT_PASSWORD": PASSWORDS["labadmin"],
         "SHAREAUDIT_DATA_DIR": str(tmp_path),
     }
-    _reset_rpc()
-    try:
-        run = shareaudit("scan", *HOSTS, "-u", "labadmin", "--no-crawl", "--json", str(out), env=env)
-    finally:
-        _reset_rpc()  # Samba keeps answering level 502 to everyone after an admin asked (lab notes)
+    run = shareaudit("scan", *HOSTS, "-u", "labadmin", "--no-crawl", "--json", str(out), env=env)
     assert run.code == 0, run.text
     found = {
         (f["host"], f["share"], f["identity"]) for f in _findings(out) if f["rule"] == "broad-share-acl-write"
@@ -368,12 +357,20 @@ def test_an_interrupted_scan_reports_what_it_did_not_reach(tmp_path: Path, silen
         stderr=subprocess.PIPE,
         text=True,
     )
+    scan = out / "scan.json"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the quick host is in the JSON, the other still hangs
-        scan = out / "scan.json"
-        if scan.exists() and len(json.loads(scan.read_text() or "{}").get("hosts", [])) == 1:
-            break
-        time.sleep(0.1)
+    reached = False
+    while not reached and time.monotonic() < deadline and proc.poll() is None:
+        # wait until the quick host is in the JSON while the other still hangs
+        reached = scan.exists() and len(json.loads(scan.read_text() or "{}").get("hosts", [])) == 1
+        if not reached:
+            time.sleep(0.1)
+    if not reached:
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+        pytest.fail(
+            f"{FS} was not in {scan} within 60 s while the other target hung (exit {proc.returncode}): {err}"
+        )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

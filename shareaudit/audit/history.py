@@ -1,23 +1,41 @@
 """Run history in SQLite: each run's metadata, findings (by fingerprint) and medical counts; diffs.
 
-A finding's identity is its fingerprint (rule + host + share + identity + path), so the same exposure
-in two runs is recognised as the same whatever else changed. "Changed" means the same place
-(host, share, identity, path) has a different set of rules or severities between the runs, e.g. guest
-read that became guest write.
+Opening. `History.open_for_reading(path)` (the `history` and `diff` commands) opens the file read-only
+(SQLite `mode=ro`): it never creates, migrates or chmods anything; a missing or empty file is "no history
+yet", a file that is not a history database is refused. `History.open_for_writing(path)` (recording a run;
+also plain `History(path)`) creates the file with mode 600 before SQLite touches it (it names hosts,
+shares and accounts), waits up to 5 s for another writer's lock, and brings an older schema up to date.
+Every failure, a corrupt or locked file included, is an `InputError` of one line.
+
+Schema versions live in `PRAGMA user_version`. `MIGRATIONS[n]` takes version n to n + 1; on open for
+writing all pending ones run in one transaction. Version 1 is `_SCHEMA`; a database of the previous
+release (those tables, user_version 0) is version 1 as it is. A database newer than the code is refused.
+Reading an older database migrates a copy in memory, never the file.
+
+New and resolved. A finding's identity is its fingerprint (`Finding.id`: rule + host + share + identity
++ path). A finding is new iff its fingerprint was not in the earlier run, resolved iff a fingerprint of
+the earlier run is absent from the later one; suppressed findings are neither. `is_new` is that one
+definition: `new_since` (the alerts and `Finding.new`) and `History.diff` both use it. On top, `diff`
+annotates new and resolved findings at the same place (host, share, identity, path) as "changed", e.g.
+guest read that became guest write, and lists findings whose severity changed under the same fingerprint.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from shareaudit.errors import InputError
 from shareaudit.model import Finding, ScanResult
+
+BUSY_TIMEOUT_S = 5.0  # how long to wait for another run's write lock before giving up
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,6 +74,38 @@ CREATE INDEX IF NOT EXISTS medical_run ON medical(run_id);
 """
 
 
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+
+def _v1_tables() -> dict[str, set[str]]:
+    """The version-1 tables and their columns, read from `_SCHEMA` itself so the two cannot disagree."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(_SCHEMA)
+        return {table: _columns(db, table) for table in ("runs", "findings", "medical")}
+
+
+# What makes a user_version-0 file a history of the previous release.
+_V1_TABLES = _v1_tables()
+
+
+def _v0_to_v1(db: sqlite3.Connection) -> None:
+    """Version 1: the tables of `_SCHEMA` (a previous release's file already has them: no change)."""
+    # One statement at a time: executescript would commit the open transaction first.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# MIGRATIONS[n] takes a database from version n to n + 1, inside the caller's transaction; append only.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+
+
+def schema_version() -> int:
+    """The schema version this code writes."""
+    return len(MIGRATIONS)
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """One recorded run."""
@@ -67,6 +117,21 @@ class Run:
     hosts: int
     failed: int
     findings: int
+
+
+_RUN_COLUMNS = "id, name, started_at, finished_at, hosts, failed, findings"
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"],
+        name=row["name"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        hosts=row["hosts"],
+        failed=row["failed"],
+        findings=row["findings"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +166,26 @@ class MedicalGrowth:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """Resolved and new findings at the same place: an annotation, they stay in `Diff.new`/`Diff.resolved`."""
+
+    host: str
+    share: str | None
+    identity: str | None
+    path: str | None
+    before: tuple[StoredFinding, ...]  # resolved here
+    after: tuple[StoredFinding, ...]  # new here
+
+
+@dataclass(frozen=True, slots=True)
+class Regrade:
+    """The same finding (fingerprint) with another severity: neither new nor resolved."""
+
+    before: StoredFinding
+    after: StoredFinding
+
+
+@dataclass(frozen=True, slots=True)
 class Diff:
     """What changed from run `before` to run `after`."""
 
@@ -108,24 +193,47 @@ class Diff:
     after: Run
     new: tuple[StoredFinding, ...]
     resolved: tuple[StoredFinding, ...]
-    changed: tuple[
-        tuple[tuple[StoredFinding, ...], tuple[StoredFinding, ...]], ...
-    ]  # (before, after) per place
+    changed: tuple[Change, ...]
+    regraded: tuple[Regrade, ...]
     medical_grew: tuple[MedicalGrowth, ...]
 
 
-class History:
-    """The history database."""
+def is_new(fingerprint: str, suppressed: bool, known: AbstractSet[str]) -> bool:
+    """The one definition of new: unsuppressed, and its fingerprint not among the earlier run's."""
+    return not suppressed and fingerprint not in known
 
-    def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path)
-            self.db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise InputError(f"cannot open history {path}: {exc}") from exc
-        path.chmod(0o600)  # it names hosts, shares and accounts
+
+def _changes(resolved: Iterable[StoredFinding], new: Iterable[StoredFinding]) -> tuple[Change, ...]:
+    """Places with both a resolved and a new finding, in place order."""
+    gone: dict[tuple[str, str | None, str | None, str | None], list[StoredFinding]] = defaultdict(list)
+    came: dict[tuple[str, str | None, str | None, str | None], list[StoredFinding]] = defaultdict(list)
+    for f in resolved:
+        gone[f.place].append(f)
+    for f in new:
+        came[f.place].append(f)
+    return tuple(
+        Change(*place, before=tuple(gone[place]), after=tuple(came[place]))
+        for place in sorted(set(gone) & set(came), key=lambda p: tuple(x or "" for x in p))
+    )
+
+
+class History:
+    """The history database; use `open_for_reading` or `open_for_writing`, and `with`."""
+
+    def __init__(self, path: Path, *, write: bool = True) -> None:
         self.path = path
+        self.writable = write
+        self.db = self._open_writing() if write else self._open_reading()
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> History:
+        """Open an existing history read-only: nothing about the file changes."""
+        return cls(path, write=False)
+
+    @classmethod
+    def open_for_writing(cls, path: Path) -> History:
+        """Open (or create, mode 600) a history to record runs, upgrading its schema."""
+        return cls(path, write=True)
 
     def close(self) -> None:
         """Close the database."""
@@ -137,13 +245,142 @@ class History:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    # --- opening --------------------------------------------------------------------------------------
+
+    def _error(self, exc: sqlite3.Error) -> InputError:
+        """One line for a SQLite failure, naming the file (and the lock, when that is what it was)."""
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        code = getattr(exc, "sqlite_errorname", None) or ""
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+            return InputError(
+                f"history {self.path} is locked by another shareaudit run ({text}; waited {BUSY_TIMEOUT_S:g} s)"
+            )
+        if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or type(exc) is sqlite3.DatabaseError:
+            return InputError(f"history {self.path} is not a history database ({text})")
+        return InputError(f"cannot use history {self.path}: {text}")
+
+    def _not_history(self) -> InputError:
+        return InputError(f"history {self.path} is not a history database (unknown tables)")
+
+    def _tables(self, db: sqlite3.Connection) -> set[str]:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {row["name"] for row in rows if not row["name"].startswith("sqlite_")}
+
+    def _version(self, db: sqlite3.Connection) -> int | None:
+        """The file's schema version, None for an empty database; refuses foreign and too-new files."""
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        tables = self._tables(db)
+        known = schema_version()
+        if version > known:
+            raise InputError(
+                f"history {self.path} was written by a newer shareaudit (schema {version});"
+                f" this one knows up to {known}"
+            )
+        if version == 0:
+            if not tables:
+                return None
+            for table, columns in _V1_TABLES.items():
+                if table not in tables:
+                    raise self._not_history()
+                if not columns <= _columns(db, table):
+                    raise self._not_history()
+            return 1  # the previous release wrote version 1 without saying so
+        return version
+
+    def _open_writing(self) -> sqlite3.Connection:
+        path = self.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 600 before SQLite opens it, so it is never readable by others, not even briefly.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise InputError(f"cannot open history {path}: {exc.strerror or exc}") from exc
+        try:
+            # isolation_level None: transactions are ours (BEGIN IMMEDIATE), not the module's implicit ones.
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        db.row_factory = sqlite3.Row
+        try:
+            with self._transaction(db):
+                stored = int(db.execute("PRAGMA user_version").fetchone()[0])
+                version = self._version(db) or 0
+                for migrate in MIGRATIONS[version:]:
+                    migrate(db)
+                if stored != schema_version():  # also a previous release's 0 that needed no migration
+                    db.execute(f"PRAGMA user_version = {schema_version():d}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open_reading(self) -> sqlite3.Connection:
+        path = self.path
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            raise InputError(f"no history at {path} yet")
+        try:
+            db = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        db.row_factory = sqlite3.Row
+        try:
+            version = self._version(db)
+            if version is None:
+                raise InputError(f"no history at {path} yet")
+            if version < schema_version():
+                db = self._upgraded_copy(db, version)
+        except sqlite3.Error as exc:
+            db.close()
+            raise self._error(exc) from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _upgraded_copy(self, db: sqlite3.Connection, version: int) -> sqlite3.Connection:
+        """An older file read without writing it: its migrations run on a copy in memory."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory.row_factory = sqlite3.Row
+        db.backup(memory)
+        db.close()
+        with self._transaction(memory):
+            for migrate in MIGRATIONS[version:]:
+                migrate(memory)
+        return memory
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.db:
-            yield self.db
+    def _transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock up front so a second writer waits, then fails clearly."""
+        db = db if db is not None else self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite rolls back by itself after some errors (a full disk, say)
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc) from exc
+            raise
+
+    def _rows(self, query: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """All rows of a query; a corrupt or locked file becomes an InputError."""
+        try:
+            return self.db.execute(query, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    # --- writing --------------------------------------------------------------------------------------
 
     def record(self, name: str, result: ScanResult, suppressed: Sequence[str] = ()) -> int:
         """Store a finished run; returns its id."""
+        if not self.writable:
+            raise InputError(f"history {self.path} was opened read-only")
         hidden = set(suppressed)
         with self._transaction() as db:
             cursor = db.execute(
@@ -162,7 +399,8 @@ class History:
             )
             run_id = int(cursor.lastrowid or 0)
             db.executemany(
-                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO findings (run_id, fingerprint, rule, severity, host, share, identity, path, title,"
+                " suppressed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -180,7 +418,7 @@ class History:
                 ],
             )
             db.executemany(
-                "INSERT INTO medical VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO medical (run_id, host, share, type, count, estimated) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (run_id, host.target, share.name, kind, count.count, share.content.estimated)
                     for host in result.hosts
@@ -191,100 +429,97 @@ class History:
             )
         return run_id
 
+    # --- reading --------------------------------------------------------------------------------------
+
     def runs(self, name: str | None = None, limit: int = 50) -> list[Run]:
         """Runs, newest first, optionally only those of one audit name."""
-        query = "SELECT id, name, started_at, finished_at, hosts, failed, findings FROM runs"
+        query = f"SELECT {_RUN_COLUMNS} FROM runs"
         args: tuple[object, ...] = ()
         if name is not None:
             query += " WHERE name = ?"
             args = (name,)
-        rows = self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [Run(*row) for row in rows]
+        return [_run(row) for row in self._rows(query + " ORDER BY id DESC LIMIT ?", (*args, limit))]
 
     def run(self, run_id: int) -> Run:
         """One run by id."""
-        row = self.db.execute(
-            "SELECT id, name, started_at, finished_at, hosts, failed, findings FROM runs WHERE id = ?",
-            (run_id,),
-        ).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
             raise InputError(f"no run {run_id} in the history {self.path}")
-        return Run(*row)
+        return _run(rows[0])
 
     def findings(self, run_id: int) -> list[StoredFinding]:
-        """The findings of a run."""
-        rows = self.db.execute(
+        """The findings of a run, in the order they were recorded."""
+        rows = self._rows(
             "SELECT fingerprint, rule, severity, host, share, identity, path, title, suppressed"
-            " FROM findings WHERE run_id = ?",
+            " FROM findings WHERE run_id = ? ORDER BY rowid",
             (run_id,),
-        ).fetchall()
+        )
         return [
             StoredFinding(
-                fingerprint=row[0],
-                rule=row[1],
-                severity=row[2],
-                host=row[3],
-                share=row[4],
-                identity=row[5],
-                path=row[6],
-                title=row[7],
-                suppressed=bool(row[8]),
+                fingerprint=row["fingerprint"],
+                rule=row["rule"],
+                severity=row["severity"],
+                host=row["host"],
+                share=row["share"],
+                identity=row["identity"],
+                path=row["path"],
+                title=row["title"],
+                suppressed=bool(row["suppressed"]),
             )
             for row in rows
         ]
 
+    def fingerprints(self, run_id: int) -> set[str]:
+        """Every fingerprint of a run, suppressed ones included."""
+        rows = self._rows("SELECT fingerprint FROM findings WHERE run_id = ?", (run_id,))
+        return {row["fingerprint"] for row in rows}
+
     def medical(self, run_id: int) -> dict[tuple[str, str, str], int]:
         """Medical counts of a run by (host, share, type)."""
-        rows = self.db.execute("SELECT host, share, type, count FROM medical WHERE run_id = ?", (run_id,))
-        return {(host, share, kind): count for host, share, kind, count in rows}
+        rows = self._rows("SELECT host, share, type, count FROM medical WHERE run_id = ?", (run_id,))
+        return {(row["host"], row["share"], row["type"]): row["count"] for row in rows}
 
     def diff(self, before_id: int, after_id: int) -> Diff:
-        """What changed between two runs."""
+        """What changed between two runs: new and resolved by fingerprint, with annotations."""
         before, after = self.run(before_id), self.run(after_id)
-        old = [f for f in self.findings(before_id) if not f.suppressed]
-        new = [f for f in self.findings(after_id) if not f.suppressed]
-        old_places: dict[tuple[str, str | None, str | None, str | None], list[StoredFinding]] = defaultdict(
-            list
+        old, now = self.findings(before_id), self.findings(after_id)
+        old_prints, now_prints = {f.fingerprint for f in old}, {f.fingerprint for f in now}
+        new = tuple(f for f in now if is_new(f.fingerprint, f.suppressed, old_prints))
+        # Resolved is "new" read backwards: in the earlier run, absent from the later one.
+        resolved = tuple(f for f in old if is_new(f.fingerprint, f.suppressed, now_prints))
+        was = {f.fingerprint: f for f in old if not f.suppressed}
+        regraded = tuple(
+            Regrade(was[f.fingerprint], f)
+            for f in now
+            if not f.suppressed and f.fingerprint in was and was[f.fingerprint].severity != f.severity
         )
-        new_places: dict[tuple[str, str | None, str | None, str | None], list[StoredFinding]] = defaultdict(
-            list
-        )
-        for f in old:
-            old_places[f.place].append(f)
-        for f in new:
-            new_places[f.place].append(f)
-        changed = []
-        for place in sorted(set(old_places) & set(new_places), key=str):
-            was = {(f.rule, f.severity) for f in old_places[place]}
-            now = {(f.rule, f.severity) for f in new_places[place]}
-            if was != now:
-                changed.append((tuple(old_places[place]), tuple(new_places[place])))
         growth = []
         old_medical, new_medical = self.medical(before_id), self.medical(after_id)
-        for key, count in sorted(new_medical.items()):
-            if count > old_medical.get(key, 0):
-                growth.append(MedicalGrowth(*key, old_medical.get(key, 0), count))
+        for (host, share, kind), count in sorted(new_medical.items()):
+            earlier = old_medical.get((host, share, kind), 0)
+            if count > earlier:
+                growth.append(MedicalGrowth(host, share, kind, earlier, count))
         return Diff(
             before,
             after,
-            new=tuple(f for f in new if f.place not in old_places),
-            resolved=tuple(f for f in old if f.place not in new_places),
-            changed=tuple(changed),
+            new=new,
+            resolved=resolved,
+            changed=_changes(resolved, new),
+            regraded=regraded,
             medical_grew=tuple(growth),
         )
 
     def previous(self, name: str, run_id: int) -> Run | None:
         """The run of the same audit name just before this one."""
-        row = self.db.execute(
-            "SELECT id, name, started_at, finished_at, hosts, failed, findings FROM runs"
-            " WHERE name = ? AND id < ? ORDER BY id DESC LIMIT 1",
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ? AND id < ? ORDER BY id DESC LIMIT 1",
             (name, run_id),
-        ).fetchone()
-        return Run(*row) if row else None
+        )
+        return _run(rows[0]) if rows else None
 
 
 def new_since(history: History, name: str, run_id: int, findings: Sequence[Finding]) -> tuple[Finding, ...]:
-    """This run's unsuppressed findings whose fingerprint the previous run of the same audit did not have."""
+    """This run's findings that are new (`is_new`) against the previous run of the same audit."""
     previous = history.previous(name, run_id)
-    known = {f.fingerprint for f in history.findings(previous.id)} if previous else set()
-    return tuple(f for f in findings if f.suppressed is None and f.id not in known)
+    known = history.fingerprints(previous.id) if previous else set()
+    return tuple(f for f in findings if is_new(f.id, f.suppressed is not None, known))

@@ -135,7 +135,7 @@ def _record(plan: Plan, final: ScanResult) -> tuple[ScanResult, tuple[Finding, .
     if plan.history is None:
         return final, new, None, []
     try:
-        with History(plan.history.path) as store:
+        with History.open_for_writing(plan.history.path) as store:
             run_id = store.record(plan.history.name, final, [f.id for f in final.findings if f.suppressed])
             new = new_since(store, plan.history.name, run_id, final.findings)
     except ShareauditError as exc:

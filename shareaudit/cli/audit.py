@@ -27,6 +27,7 @@ from shareaudit.plan.identities import (
 from shareaudit.plan.plan import Bounds, Outputs, Plan
 from shareaudit.plan.targets import parse_targets
 from shareaudit.render.device import render_device_html
+from shareaudit.render.output import write_atomically
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_TARGETS_FAILED = 0, 1, 2, 3
 
@@ -98,20 +99,22 @@ _config_option = click.option(
 @click.option(
     "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
 )
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SHAREAUDIT_DATA_DIR",
+    help="Where the history (and the redaction key) live. Default: the user data directory.",
+)
 @click.option("--name", help="Only runs of this audit (config) name.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Runs listed at most.")
 @_config_option
 def history_command(
     history_file: Path | None, data_dir: Path | None, name: str | None, limit: int, config_path: Path | None
 ) -> int:
     """List recorded runs, newest first."""
     database, name = _from_config(config_path, history_file, data_dir, name)
-    store = History(database)
-    try:
+    with History.open_for_reading(database) as store:
         runs = store.runs(name, limit)
-    finally:
-        store.close()
     table = Table(title="Runs", title_justify="left")
     for column in ("run", "audit", "started", "hosts", "failed", "findings"):
         table.add_column(column)
@@ -124,12 +127,13 @@ def history_command(
 
 
 def _describe(finding: StoredFinding) -> str:
+    """One finding: severity, title, and where (host/share/identity/path)."""
     where = "/".join(x for x in finding.place if x)
     return f"[{finding.severity}] {finding.title} ({where})"
 
 
 def print_diff(diff: Diff, console: Console) -> None:
-    """The diff as lines: new, resolved, changed, medical growth."""
+    """The diff as lines: new, resolved (by fingerprint), changed places, severity changes, medical growth."""
     console.print(
         Text(
             f"run {diff.before.id} ({diff.before.started_at}) -> run {diff.after.id} ({diff.after.started_at})"
@@ -139,11 +143,15 @@ def print_diff(diff: Diff, console: Console) -> None:
         console.print(Text("+ new      " + _describe(f), style="red"))
     for f in diff.resolved:
         console.print(Text("- resolved " + _describe(f), style="green"))
-    for before, after in diff.changed:
-        was = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in before))
-        now = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in after))
-        place = "/".join(x for x in before[0].place if x)
+    # An annotation of lines above: the same place lost some findings and gained others.
+    for change in diff.changed:
+        was = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in change.before))
+        now = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in change.after))
+        place = "/".join(x for x in (change.host, change.share, change.identity, change.path) if x)
         console.print(Text(f"~ changed  {place}: {was} -> {now}", style="yellow"))
+    for regrade in diff.regraded:
+        was, now = regrade.before.severity, regrade.after.severity
+        console.print(Text(f"! severity {was} -> {now}: " + _describe(regrade.after), style="yellow"))
     for growth in diff.medical_grew:
         console.print(
             Text(
@@ -151,11 +159,11 @@ def print_diff(diff: Diff, console: Console) -> None:
                 style="red",
             )
         )
-    total = len(diff.new) + len(diff.resolved) + len(diff.changed) + len(diff.medical_grew)
+    total = len(diff.new) + len(diff.resolved) + len(diff.regraded) + len(diff.medical_grew)
     console.print(
         Text(
-            f"{len(diff.new)} new, {len(diff.resolved)} resolved, {len(diff.changed)} changed"
-            f", {len(diff.medical_grew)} medical counts grew"
+            f"{len(diff.new)} new, {len(diff.resolved)} resolved ({len(diff.changed)} place(s) changed)"
+            f", {len(diff.regraded)} severity changed, {len(diff.medical_grew)} medical counts grew"
             if total
             else "no change"
         )
@@ -168,7 +176,12 @@ def print_diff(diff: Diff, console: Console) -> None:
 @click.option(
     "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
 )
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SHAREAUDIT_DATA_DIR",
+    help="Where the history (and the redaction key) live. Default: the user data directory.",
+)
 @click.option("--name", help="Audit name whose last two runs to compare (default: that of the latest run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 @_config_option
@@ -183,8 +196,7 @@ def diff_command(
 ) -> int:
     """Compare two runs (default: the last two runs of the same audit): new, resolved, changed findings."""
     database, name = _from_config(config_path, history_file, data_dir, name)
-    store = History(database)
-    try:
+    with History.open_for_reading(database) as store:
         if run_a is None:
             latest = store.runs(name, 1)
             if not latest:
@@ -199,8 +211,6 @@ def diff_command(
                 raise InputError(f"run {run_a} has no earlier run of the same audit")
             run_a, run_b = previous.id, run_a
         result = store.diff(run_a, run_b)
-    finally:
-        store.close()
     if as_json:
         import json
 
@@ -232,16 +242,31 @@ def print_checks(found: list[Check], console: Console) -> None:
 )
 @click.option("--drop-share", metavar="NAME", help="The share the device should only add files to.")
 @click.option("-u", "--user", help="Audit account (optional): lets the check read ACLs and walk more shares.")
-@click.option("-d", "--domain", default="")
-@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-d", "--domain", default="", help="Domain of the audit account.")
+@click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File whose first line is the audit account's password (mode 600).",
+)
 @click.option(
     "--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Write a one-page HTML."
 )
 @click.option(
     "--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the scan result."
 )
-@click.option("--timeout", type=click.FloatRange(0.1, 300), default=5.0, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="SHAREAUDIT_DATA_DIR")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for a connection or an answer.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SHAREAUDIT_DATA_DIR",
+    help="Where the redaction key lives. Default: the user data directory.",
+)
 def device_command(
     targets: tuple[str, ...],
     account: str,
@@ -271,9 +296,9 @@ def device_command(
         labels={"device": label, "drop_share": drop_share},
     )
     result = run_audit(plan).result
-    found = checks(result, label, drop_share)
+    found = checks(result)
     if html_path:
-        html_path.write_text(render_device_html(result, found, label, drop_share), encoding="utf-8")
+        write_atomically(html_path, render_device_html(result, found, label, drop_share))
     print_checks(found, _console())
     if any(h.error and h.posture is None for h in result.hosts):
         return EXIT_TARGETS_FAILED

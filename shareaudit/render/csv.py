@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from shareaudit.model import Finding, ScanResult
+from shareaudit.render.output import write_atomically
 from shareaudit.rules.platform import PLATFORMS
 
 COLUMNS = (
@@ -80,14 +79,5 @@ def dumps(result: ScanResult) -> str:
 
 def write(result: ScanResult, path: Path) -> None:
     """Write the findings CSV atomically (UTF-8 with a BOM, so spreadsheets detect the encoding)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # newline="" : the csv module writes its own line ends. errors="replace": a lone surrogate
-        # from a hostile server's name must not stop the report.
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace") as handle:
-            handle.write(dumps(result))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # newline="": the csv module writes its own line ends.
+    write_atomically(path, dumps(result), encoding="utf-8-sig", newline="")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from markupsafe import Markup
 from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Share
+from shareaudit.render.output import write_atomically
 from shareaudit.render.terminal import access_marks
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
 from shareaudit.rules.facts import UNPRIVILEGED, host_label
@@ -460,14 +459,4 @@ def render(result: ScanResult, generated_at: str | None = None) -> str:
 
 def write(result: ScanResult, path: Path, generated_at: str | None = None) -> None:
     """Write the report atomically."""
-    html = render(result, generated_at)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # errors="replace": a lone surrogate in a hostile server's name must not stop the report.
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
-            handle.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, render(result, generated_at))

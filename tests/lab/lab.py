@@ -396,7 +396,7 @@ def reset_rpc(names: list[str]) -> None:
 
     Samba 4.17's rpcd_classic worker, once it has answered srvsvc for an administrator, goes on
     returning level-502 share ACLs to every later caller, anonymous included (measured in this lab).
-    Tests that assert what a non-administrator is told reset the workers first.
+    The test session resets them after every test that scanned as an administrator (tests/labrpc.py).
     """
     for p in PERSONALITIES:
         if p.name in names:
