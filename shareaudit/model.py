@@ -7,10 +7,74 @@ Collection produces these and nothing else; rules and renderers only read them. 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from shareaudit.acl import SecurityDescriptor
 
 SCHEMA = "shareaudit/1"
+
+
+# --- domain words ----------------------------------------------------------------------------------------------
+
+
+class Severity(StrEnum):
+    """How bad a finding is; the order (worst first) is the contract of --fail-on and of every sort."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for info (lower is worse)."""
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = tuple(Severity)
+
+
+class Confidence(StrEnum):
+    """How sure a classification is; the tiers follow field survey section 6 ("Confidence tiers")."""
+
+    WEAK = "weak"
+    MEDIUM = "medium"
+    STRONG = "strong"
+
+    @property
+    def rank(self) -> int:
+        """Order of the tiers: weak < medium < strong."""
+        return _CONFIDENCE_ORDER.index(self)
+
+
+_CONFIDENCE_ORDER = tuple(Confidence)
+
+
+class IdentityKind(StrEnum):
+    """How an identity logs on."""
+
+    ANONYMOUS = "anonymous"  # null session: empty user, empty password
+    GUEST = "guest"  # the server's guest: named Guest account, or an unknown user mapped to guest
+    USER = "user"  # a named account with a password
+
+
+class Role(StrEnum):
+    """What an identity stands for in the findings, by its label: the built-ins, or a service/device account."""
+
+    AUDIT = "audit"
+    ANONYMOUS = "anonymous"
+    GUEST = "guest"
+    SERVICE = "service"
+
+    @classmethod
+    def of(cls, label: str) -> Role:
+        """The role of an identity label: every label but audit, anonymous and guest is a service account."""
+        return cls(label) if label in (cls.AUDIT, cls.ANONYMOUS, cls.GUEST) else cls.SERVICE
+
+
+# Anonymous and guest: the identities anyone on the network has.
+UNPRIVILEGED = (Role.ANONYMOUS, Role.GUEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +165,7 @@ class MedicalCount:
 
     count: int
     bytes: int
-    confidence: str  # strongest confidence seen for this type: strong | medium | weak
+    confidence: Confidence  # strongest confidence seen for this type
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +356,7 @@ class IdentityInfo:
     """An identity as recorded in the result: never its password."""
 
     label: str
-    kind: str
+    kind: IdentityKind
     username: str
     domain: str = ""
 
@@ -324,7 +388,7 @@ class Finding:
 
     id: str
     rule: str
-    severity: str  # critical | high | medium | low | info
+    severity: Severity
     title: str
     host: str
     share: str | None = None

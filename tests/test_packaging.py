@@ -1,4 +1,4 @@
-"""An installed wheel renders the HTML report: the templates and rule texts travel with the package."""
+"""An installed wheel renders the HTML report and the device page: the templates and rule texts travel with it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ print(html.template_root())
 result = ScanResult(Tool("shareaudit", "test"), "2026-11-29T05:00:00+00:00", "", ())
 print(len(RULES), "rules")
 html.write(dataclasses.replace(result, findings=evaluate(result)), pathlib.Path(sys.argv[2]))
+from shareaudit.audit.device import checks
+from shareaudit.render.device import render_device_html
+device = dataclasses.replace(result, options={"device": "scanner", "drop_share": "scans"})
+device = dataclasses.replace(device, findings=evaluate(device))
+pathlib.Path(sys.argv[3]).write_text(render_device_html(device, checks(device), "scanner", "scans"))
 """
 
 
@@ -56,8 +61,9 @@ def test_wheel_carries_templates_and_rule_texts(tmp_path: Path) -> None:
     )
     assert install.returncode == 0, install.stderr
     report = tmp_path / "report.html"
+    device = tmp_path / "device.html"
     run = subprocess.run(
-        [sys.executable, "-c", RENDER, str(target), str(report)],
+        [sys.executable, "-c", RENDER, str(target), str(report), str(device)],
         capture_output=True,
         text=True,
         cwd=tmp_path,  # not the checkout: its templates/ must not be what is found
@@ -67,3 +73,4 @@ def test_wheel_carries_templates_and_rule_texts(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == str(target / "shareaudit" / "templates")
     assert "<title>shareaudit report" in report.read_text()
+    assert "<title>shareaudit device check: scanner" in device.read_text()

@@ -27,13 +27,12 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from shareaudit import __version__
-from shareaudit.model import Finding
+from shareaudit.model import Finding, Severity
 from shareaudit.plan.identities import Secret
 from shareaudit.rules.registry import SEVERITIES
 
 SCHEMA = "shareaudit-alert/1"
 MAX_LISTED = 200  # findings listed in one message; the counts always cover all of them
-_RANK = {severity: len(SEVERITIES) - n for n, severity in enumerate(SEVERITIES)}  # critical highest
 _MAX_PROBLEM = 400  # characters in one problem line
 
 
@@ -63,7 +62,8 @@ class EmailTarget:
 
 
 def _rank(severity: str) -> int:
-    return _RANK.get(severity, 0)  # an unknown severity never triggers an alert
+    """Higher is worse (critical highest); an unknown severity is 0 and never triggers an alert."""
+    return len(Severity) - Severity(severity).rank if severity in SEVERITIES else 0
 
 
 def _text(value: object) -> str | None:
@@ -136,10 +136,10 @@ def notify(
     email: EmailTarget | None,
 ) -> list[str]:
     """Send the summary when a new finding is at or above threshold; one line per problem, never raises."""
-    if threshold not in _RANK:
+    if threshold not in SEVERITIES:
         return [f"alerts: unknown threshold {threshold!r}; use one of {', '.join(SEVERITIES)}"]
     live = _active(findings)
-    if not any(_rank(f.severity) >= _RANK[threshold] for f in live):
+    if not any(_rank(f.severity) >= _rank(threshold) for f in live):
         return []
     try:
         payload = summary(live, run)
@@ -308,7 +308,7 @@ def _subject(payload: Mapping[str, object], threshold: str) -> str:
     new = cast(dict[str, Any], payload["new_findings"])
     by_severity = cast(dict[str, int], new["by_severity"])
     alerting = [
-        f"{by_severity[s]} {s}" for s in SEVERITIES if _RANK[s] >= _RANK[threshold] and by_severity[s]
+        f"{by_severity[s]} {s}" for s in SEVERITIES if _rank(s) >= _rank(threshold) and by_severity[s]
     ]
     text = f"shareaudit: {_plural(new['total'], 'new finding')}"
     if alerting:

@@ -3,21 +3,7 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
-
-class Confidence(StrEnum):
-    """How sure a decision is; the tiers follow field survey section 6 ("Confidence tiers")."""
-
-    WEAK = "weak"
-    MEDIUM = "medium"
-    STRONG = "strong"
-
-    @property
-    def rank(self) -> int:
-        """Order of the tiers: weak < medium < strong."""
-        return _RANK[self]
-
-
-_RANK = {Confidence.WEAK: 0, Confidence.MEDIUM: 1, Confidence.STRONG: 2}
+from shareaudit.model import Confidence as Confidence  # the tiers are a domain word: defined with the facts
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,9 @@ from shareaudit.classify import (
     zip_tail_range,
 )
 from shareaudit.collect.walk import Entry, Lister
-from shareaudit.model import Content, DirectorySummary, MedicalCount, StudyStore
+from shareaudit.model import Confidence, Content, DirectorySummary, MedicalCount, StudyStore
 from shareaudit.redact import Redactor
 
-_RANK = {"weak": 0, "medium": 1, "strong": 2}
 SAMPLES = 10  # redacted example paths kept per share
 TOP_DIRECTORIES = 20  # directories with the most medical files kept per share
 STUDY_DIRECTORY_MIN = 10  # a directory with this many DICOM files is an imaging study store
@@ -98,11 +97,11 @@ class _Tally:
 
     def add(self, directory: str, entry: Entry, verdict: Verdict) -> None:
         path = f"{directory}\\{entry.name}" if directory else entry.name
-        type_id, confidence = verdict.type_id, verdict.confidence.value
+        type_id, confidence = verdict.type_id, verdict.confidence
         count = self.medical.setdefault(type_id, [0, 0, 0])
         count[0] += 1
         count[1] += entry.size
-        count[2] = max(count[2], _RANK[confidence])
+        count[2] = max(count[2], confidence.rank)
         if directory in self.per_dir or len(self.per_dir) < TRACKED_DIRECTORIES:
             types = self.per_dir.setdefault(directory, {})
             types[type_id] = types.get(type_id, 0) + 1
@@ -364,8 +363,8 @@ class ShareCrawl:
         )
 
 
-def _confidence(rank: int) -> str:
-    return next(name for name, value in _RANK.items() if value == rank)
+def _confidence(rank: int) -> Confidence:
+    return next(tier for tier in Confidence if tier.rank == rank)
 
 
 def share_selected(name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from shareaudit.errors import InputError
+from shareaudit.model import Severity
 from shareaudit.plan.files import STRICT, LaxPath, read_toml
 from shareaudit.plan.identities import (
     AUDIT_LABEL,
@@ -26,7 +27,8 @@ from shareaudit.plan.identities import (
     validate_label,
 )
 
-Severity = Literal["critical", "high", "medium", "low", "info"]
+# Severity names as the user writes them (TOML strings), checked against the enum of the findings.
+SeverityName = Annotated[Severity, Field(strict=False)]
 
 
 class SecretRef(SecretSource):
@@ -94,7 +96,7 @@ class OutputSection(BaseModel):
     html: LaxPath | None = None
     csv: LaxPath | None = None
     inventory: LaxPath | None = None
-    fail_on: Severity | None = None
+    fail_on: SeverityName | None = None
 
 
 class HistorySection(BaseModel):
@@ -145,7 +147,7 @@ class AlertsSection(BaseModel):
 
     model_config = STRICT
 
-    threshold: Severity = "high"
+    threshold: SeverityName = Severity.HIGH
     webhook: WebhookSection | None = None
     email: EmailSection | None = None
 

@@ -11,7 +11,6 @@ import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shareaudit.errors import InputError
-from shareaudit.model import IdentityInfo
+from shareaudit.model import IdentityInfo, Role
+from shareaudit.model import IdentityKind as IdentityKind  # re-exported: identities are planned here
 from shareaudit.plan.files import STRICT, LaxPath, read_toml
 
 PASSWORD_ENV = "SHAREAUDIT_PASSWORD"
@@ -52,14 +52,6 @@ class Secret:
 EMPTY = Secret("")
 
 
-class IdentityKind(StrEnum):
-    """How an identity logs on."""
-
-    ANONYMOUS = "anonymous"  # null session: empty user, empty password
-    GUEST = "guest"  # the server's guest: named Guest account, or an unknown user mapped to guest
-    USER = "user"  # a named account with a password
-
-
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Someone the scan acts as: a label for the report and how to log on."""
@@ -72,7 +64,7 @@ class Identity:
 
     def info(self) -> IdentityInfo:
         """The identity as a scan result records it: never its password."""
-        return IdentityInfo(self.label, self.kind.value, self.username, self.domain)
+        return IdentityInfo(self.label, self.kind, self.username, self.domain)
 
     @property
     def qualified_name(self) -> str:
@@ -94,9 +86,9 @@ def privilege(identity: Identity) -> int:
     return 3 if identity.label == AUDIT_LABEL else 2
 
 
-ANONYMOUS = Identity("anonymous", IdentityKind.ANONYMOUS)
-GUEST = Identity("guest", IdentityKind.GUEST, username="Guest")
-AUDIT_LABEL = "audit"
+ANONYMOUS = Identity(Role.ANONYMOUS.value, IdentityKind.ANONYMOUS)
+GUEST = Identity(Role.GUEST.value, IdentityKind.GUEST, username="Guest")
+AUDIT_LABEL = Role.AUDIT.value
 
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
 
@@ -175,7 +167,7 @@ def audit_identity(
     return Identity(AUDIT_LABEL, IdentityKind.USER, username, domain, secret)
 
 
-RESERVED_LABELS = frozenset({"anonymous", "guest", AUDIT_LABEL})
+RESERVED_LABELS = frozenset({Role.ANONYMOUS.value, Role.GUEST.value, AUDIT_LABEL})
 
 
 def parse_identity_option(spec: str) -> tuple[str, str, str]:

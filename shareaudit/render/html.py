@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
-from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Share
+from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share
 from shareaudit.render.output import write_atomically
 from shareaudit.render.terminal import access_marks
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
@@ -54,14 +54,12 @@ _BADGES = (
     ("sniff", "Content sniffing", False),
     ("show_names", "Show names (--show-names)", True),
 )
-# What may never appear raw inside a <script> element: "</script>", "<!--", and the line separators
-# that old JavaScript parsers treat as line ends.
+# What may never appear raw inside a <script> element: "</script>", "<!--". The line separators U+2028
+# and U+2029 (line ends to old JavaScript parsers) cannot: ensure_ascii escapes every non-ASCII character.
 _SCRIPT_ESCAPES = (
     ("<", "\\u003c"),
     (">", "\\u003e"),
     ("&", "\\u0026"),
-    ("\u2028", "\\u2028"),
-    ("\u2029", "\\u2029"),
 )
 
 
@@ -103,7 +101,7 @@ def environment(root: Traversable | None = None) -> Environment:
 
 
 def script_json(data: object) -> Markup:
-    """JSON that is safe inside a <script> element: no <, >, &, U+2028 or U+2029 left in it."""
+    """JSON that is safe inside a <script> element: no <, >, & and nothing but ASCII in it."""
     # ensure_ascii: a lone surrogate in a hostile name becomes \udXXX instead of failing to encode.
     text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
     for raw, escaped in _SCRIPT_ESCAPES:
@@ -338,7 +336,7 @@ def report_view(result: ScanResult, generated_at: str | None = None) -> Report:
             IdentityRow(i.label, i.kind, f"{i.domain}\\{i.username}" if i.domain else i.username)
             for i in result.identities
         ),
-        worst=tuple(f for f in active if f.severity != "info")[:WORST],
+        worst=tuple(f for f in active if f.severity != Severity.INFO)[:WORST],
         hosts=tuple(_host_view(host, labels, active) for host in result.hosts),
         inventory=_inventory(result),
         walked=sum(1 for h in result.hosts for s in h.shares if s.content is not None),

@@ -10,12 +10,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shareaudit.model import Access, HostResult, ScanResult, Share
+from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
 
 LEGEND = (
     "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  - refused"
 )
-_UNPRIVILEGED = {"anonymous", "guest"}
 
 
 def _flag(value: bool, bad_when: bool) -> Text:
@@ -79,7 +78,7 @@ def access_marks(access: Access | None, share: Share) -> str:
 def _mark_style(marks: str, label: str) -> str:
     if marks in ("", "-", "·"):
         return "dim"
-    if label in _UNPRIVILEGED or any(m in marks for m in "PO"):
+    if label in UNPRIVILEGED or any(m in marks for m in "PO"):
         return "bold red" if marks != "c" and any(m in marks for m in "WDPO") else "yellow"
     return "yellow" if "W" in marks else "green"
 
@@ -155,11 +154,11 @@ def print_summary(result: ScanResult, console: Console) -> None:
 # --- findings -----------------------------------------------------------------------------------------------
 WORST_SHOWN = 10
 _SEVERITY_STYLES = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from shareaudit.model import Severity
 from shareaudit.rules.facts import (
     AUDIT,
     SERVICE,
@@ -20,14 +21,14 @@ from shareaudit.rules.facts import (
 from shareaudit.rules.registry import Hit, host_rule
 
 
-def _read_severity(files: int, walked: bool, seen: int) -> str:
+def _read_severity(files: int, walked: bool, seen: int) -> Severity:
     # Context: a guest-readable share holding medical data is the breach this tool exists to find;
     # an empty one is barely worth a look; one we did not walk is an unknown, so medium.
     if files:
-        return "critical"
+        return Severity.CRITICAL
     if walked and seen == 0:
-        return "low"
-    return "medium"
+        return Severity.LOW
+    return Severity.MEDIUM
 
 
 @host_rule("unprivileged-read")
@@ -69,7 +70,7 @@ def unprivileged_write(facts: HostFacts) -> Iterator[Hit]:
                 evidence += " The active write probe confirmed it by creating a file."
             if files and share.content:
                 evidence += f" The share holds medical data ({medical_summary(share.content)})."
-            yield Hit("critical" if files else "high", evidence, share=share, identity=label)
+            yield Hit(Severity.CRITICAL if files else Severity.HIGH, evidence, share=share, identity=label)
 
 
 @host_rule("permission-takeover")
@@ -85,7 +86,7 @@ def permission_takeover(facts: HostFacts) -> Iterator[Hit]:
                 continue
             unprivileged = label in UNPRIVILEGED
             files = medical_files(share.content)
-            severity = "critical" if unprivileged or files else "high"
+            severity = Severity.CRITICAL if unprivileged or files else Severity.HIGH
             rights = [
                 name
                 for name, held in (
@@ -112,7 +113,7 @@ def printer_share_guest(facts: HostFacts) -> Iterator[Hit]:
         for label in UNPRIVILEGED:
             if facts.can_connect(share, label):
                 yield Hit(
-                    "low",
+                    Severity.LOW,
                     f"{label} connects to the printer queue {share.name}"
                     + (f" ({share.remark})." if share.remark else "."),
                     share=share,
@@ -130,7 +131,7 @@ def admin_share_reachable(facts: HostFacts) -> Iterator[Hit]:
             if label == AUDIT or not facts.can_connect(share, label):
                 continue
             access = facts.access(share, label)
-            severity = "critical" if label in UNPRIVILEGED else "high"
+            severity = Severity.CRITICAL if label in UNPRIVILEGED else Severity.HIGH
             yield Hit(
                 severity,
                 f"{label} connects to the administrative share {share.name} and may {rights_text(access)}.",
@@ -150,7 +151,7 @@ def printer_drivers_writable(facts: HostFacts) -> Iterator[Hit]:
                 continue
             kind = "a service account" if identity_class(label) == SERVICE else label
             yield Hit(
-                "critical" if label in UNPRIVILEGED else "high",
+                Severity.CRITICAL if label in UNPRIVILEGED else Severity.HIGH,
                 f"{label} ({kind}) may {rights_text(facts.access(share, label))} on {share.name}: "
                 "drivers placed here are installed by clients that print to this server.",
                 share=share,

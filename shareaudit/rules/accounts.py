@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from shareaudit.model import Severity
 from shareaudit.rules.facts import (
     ANONYMOUS,
     GUEST,
@@ -46,7 +47,7 @@ def service_account_overreach(facts: HostFacts) -> Iterator[Hit]:
         )
         risky = any(medical_files(s.content) or facts.can_write(s, label) for s in beyond)
         yield Hit(
-            "high" if risky else "medium",
+            Severity.HIGH if risky else Severity.MEDIUM,
             f"{label} ({facts.account(label)}) reaches {plural(len(beyond), 'share')} beyond its drop folder: "
             f"{'; '.join(parts)}{more}. {home}",
             identity=label,
@@ -72,4 +73,4 @@ def scan_drop_readable(facts: HostFacts) -> Iterator[Hit]:
             if share.content is not None:
                 evidence += f" It holds {plural(share.content.files_seen, 'file')}"
                 evidence += f", medical: {medical_summary(share.content)}." if files else "."
-            yield Hit("critical" if files else "high", evidence, share=share, identity=label)
+            yield Hit(Severity.CRITICAL if files else Severity.HIGH, evidence, share=share, identity=label)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shareaudit.model import ScanResult
+from shareaudit.model import ScanResult, Severity
 from shareaudit.rules.registry import Hit, scan_rule
 
 # options key the CLI sets when a scan is interrupted: the targets never reached.
@@ -21,13 +21,13 @@ def target_not_scanned(result: ScanResult) -> Iterator[Hit]:
         nothing = host.posture is None or not host.reachable
         what = "nothing was learned about it" if nothing else "what was gathered before the failure is kept"
         yield Hit(
-            "high" if nothing else "medium",
+            Severity.HIGH if nothing else Severity.MEDIUM,
             f"{host.error_kind or 'error'}: {host.error} ({what}).",
             host=host,
         )
     for problem in result.input_problems:
         yield Hit(
-            "medium",
+            Severity.MEDIUM,
             f"Skipped target entry: {problem}",
             host_label="(target list)",
             identity_key=problem,
@@ -36,7 +36,7 @@ def target_not_scanned(result: ScanResult) -> Iterator[Hit]:
     if isinstance(unscanned, list):
         for target in unscanned:
             yield Hit(
-                "high",
+                Severity.HIGH,
                 "The scan was interrupted before this target was scanned.",
                 host_label=str(target),
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shareaudit.acl import FILE_READ_DATA, expand_generic
-from shareaudit.model import HostResult, ScanResult, Share
+from shareaudit.model import HostResult, ScanResult, Severity, Share
 from shareaudit.rules.facts import ANONYMOUS, GUEST
 from shareaudit.rules.registry import Hit, scan_rule
 
@@ -74,7 +74,7 @@ def beyond_drop(result: ScanResult) -> Iterator[Hit]:
             total = sum(m.count for m in medical.values())
             held = f", holding medical data ({total} files: {', '.join(sorted(medical))})" if medical else ""
             yield Hit(
-                "critical" if medical else "high",
+                Severity.CRITICAL if medical else Severity.HIGH,
                 f"{label} can {rights} share {share.name}{held}",
                 share=share,
                 identity=label,
@@ -95,7 +95,7 @@ def server_posture(result: ScanResult) -> Iterator[Hit]:
             ("the server does not require signing", not p.signing_required),
         ):
             if present:
-                yield Hit("medium", reason, identity=label, identity_key=reason, host=host)
+                yield Hit(Severity.MEDIUM, reason, identity=label, identity_key=reason, host=host)
 
 
 @scan_rule("device-drop-missing")
@@ -103,7 +103,7 @@ def drop_missing(result: ScanResult) -> Iterator[Hit]:
     """The drop folder the device was installed for is not a share of the host."""
     for host, label, drop in _scanned(result):
         if drop and drop_folder(host, drop) is None:
-            yield Hit("medium", f"no share named {drop}", identity=label, identity_key=drop, host=host)
+            yield Hit(Severity.MEDIUM, f"no share named {drop}", identity=label, identity_key=drop, host=host)
 
 
 @scan_rule("device-drop-readable")
@@ -116,7 +116,7 @@ def drop_readable(result: ScanResult) -> Iterator[Hit]:
         for other, access in share.access.items():
             if other != label and access.read and other in (ANONYMOUS, GUEST):
                 yield Hit(
-                    "high",
+                    Severity.HIGH,
                     f"{other} can read the drop folder {share.name}",
                     share=share,
                     identity=other,
@@ -130,7 +130,7 @@ def drop_readable(result: ScanResult) -> Iterator[Hit]:
             ):
                 continue
             yield Hit(
-                "high",
+                Severity.HIGH,
                 f"the ACL of {share.name} lets {ace.name or ace.sid} read it",
                 share=share,
                 identity=ace.name or ace.sid,
@@ -162,4 +162,4 @@ def drop_rights(result: ScanResult) -> Iterator[Hit]:
                 if granted:
                     reasons.append(f"{label} can {right} files in {share.name}")
         for reason in reasons:
-            yield Hit("medium", reason, share=share, identity=label, identity_key=reason, host=host)
+            yield Hit(Severity.MEDIUM, reason, share=share, identity=label, identity_key=reason, host=host)

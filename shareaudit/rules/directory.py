@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shareaudit.model import DirectoryAccount, Exposure, HostResult, ScanResult, Share
+from shareaudit.model import UNPRIVILEGED, DirectoryAccount, Exposure, HostResult, ScanResult, Severity, Share
 from shareaudit.rules.facts import medical_files, medical_summary
 from shareaudit.rules.registry import Hit, scan_rule
 
@@ -49,7 +49,7 @@ def device_account_medical_path(result: ScanResult) -> Iterator[Hit]:
         if not exposure.read or not medical_files(share.content) or share.content is None:
             continue
         yield Hit(
-            "critical" if exposure.write else "high",
+            Severity.CRITICAL if exposure.write else Severity.HIGH,
             f"{account.name} ({', '.join(account.reasons)}) could {_rights(exposure)} {share.name}, which holds "
             f"{medical_summary(share.content)}. Derived from ACLs, not measured: {'; '.join(exposure.because)}.",
             share=share,
@@ -70,7 +70,7 @@ def device_account_privileged(result: ScanResult) -> Iterator[Hit]:
             f"{account.name} is in " + ", which is in ".join(g.path or (g.name,)) for g in privileged
         )
         yield Hit(
-            "critical" if account.enabled else "medium",
+            Severity.CRITICAL if account.enabled else Severity.MEDIUM,
             f"{account.name} ({'enabled' if account.enabled else 'disabled'}; {', '.join(account.reasons)}): {chains}.",
             identity=account.name,
             host_label=directory.dns_domain,
@@ -98,7 +98,7 @@ def device_account_password_never_expires(result: ScanResult) -> Iterator[Hit]:
         if account.name not in broad and len(shares) < 3:
             continue
         yield Hit(
-            "high",
+            Severity.HIGH,
             f"{account.name}'s password never expires, and its groups give it: {', '.join(shares)} "
             "(derived from ACLs).",
             identity=account.name,
@@ -111,7 +111,7 @@ def _guest_readable(host: HostResult) -> list[str]:
         share.name
         for share in host.shares
         if share.type == "disk"
-        and any(share.access.get(label) and share.access[label].read for label in ("guest", "anonymous"))
+        and any(share.access.get(label) and share.access[label].read for label in UNPRIVILEGED)
     ]
 
 
@@ -136,7 +136,7 @@ def published_printer_guest_server(result: ScanResult) -> Iterator[Hit]:
         if host is None or not open_shares:
             continue
         yield Hit(
-            "high",
+            Severity.HIGH,
             f"{printer.name} ({printer.unc}) is published in {directory.dns_domain}; its server also lets guest "
             f"or anonymous read: {', '.join(open_shares)}. Every client that adds the printer is pointed at it.",
             host=host,

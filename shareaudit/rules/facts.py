@@ -9,13 +9,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shareaudit.model import Access, Content, HostResult, Posture, Share
+from shareaudit.model import UNPRIVILEGED as UNPRIVILEGED
+from shareaudit.model import Access, Content, HostResult, Posture, Role, Share
 
-AUDIT = "audit"
-ANONYMOUS = "anonymous"
-GUEST = "guest"
-SERVICE = "service"
-UNPRIVILEGED = (ANONYMOUS, GUEST)
+AUDIT = Role.AUDIT
+ANONYMOUS = Role.ANONYMOUS
+GUEST = Role.GUEST
+SERVICE = Role.SERVICE
 
 # A share an MFP or scanner drops files into, by its name or comment ("scans", "ScanInbox", "Scanner
 # drop folder", "MFP ward 2"). A heuristic: the device account's rights elsewhere are judged against it.
@@ -24,9 +24,9 @@ _SCAN_DROP = re.compile(r"scan|inbox|drop|mfp|copier", re.IGNORECASE)
 _ADMIN_SHARE = re.compile(r"[A-Za-z]\$|ADMIN\$", re.IGNORECASE)
 
 
-def identity_class(label: str) -> str:
+def identity_class(label: str) -> Role:
     """audit, anonymous, guest, or service (every other label is a service or device account)."""
-    return label if label in (AUDIT, ANONYMOUS, GUEST) else SERVICE
+    return Role.of(label)
 
 
 def host_label(host: HostResult) -> str:

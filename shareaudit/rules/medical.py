@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shareaudit.model import Content
+from shareaudit.model import Content, Severity
 from shareaudit.rules.facts import (
     ANONYMOUS,
     GUEST,
@@ -42,7 +42,7 @@ def medical_data_exposed(facts: HostFacts) -> Iterator[Hit]:
         if not readers:
             continue
         yield Hit(
-            "critical",
+            Severity.CRITICAL,
             f"{share.name} holds {_inventory(content)}. Readable by: {', '.join(readers)}.",
             share=share,
             identity=readers[0],
@@ -59,7 +59,7 @@ def medical_data_inventory(facts: HostFacts) -> Iterator[Hit]:
         if facts.readers(share, ANONYMOUS, GUEST, SERVICE):
             continue  # medical-data-exposed reports it
         yield Hit(
-            "info",
+            Severity.INFO,
             f"{share.name} holds {_inventory(content)}. None of the anonymous, guest or service "
             "identities measured can read it.",
             share=share,

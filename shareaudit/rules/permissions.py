@@ -24,7 +24,7 @@ from shareaudit.acl import (
     mask_summary,
     well_known_name,
 )
-from shareaudit.model import Share
+from shareaudit.model import Severity, Share
 from shareaudit.rules.facts import AUDIT, HostFacts, medical_files, medical_summary
 from shareaudit.rules.registry import Hit, host_rule
 
@@ -65,11 +65,22 @@ def _broad_grants(sd: SecurityDescriptor) -> Iterator[tuple[str, str, int, bool]
             yield sid, names[sid], mask, not applies_to_root[sid]
 
 
-_LOWER = {"critical": "high", "high": "medium", "medium": "low", "low": "low"}
+_LOWER = {
+    Severity.CRITICAL: Severity.HIGH,
+    Severity.HIGH: Severity.MEDIUM,
+    Severity.MEDIUM: Severity.LOW,
+    Severity.LOW: Severity.LOW,
+}
 
 
-def _severity(grant: str, share: Share, writers: tuple[str, ...]) -> str:
-    severity = "critical" if medical_files(share.content) else "medium" if grant == "write" else "high"
+def _severity(grant: str, share: Share, writers: tuple[str, ...]) -> Severity:
+    severity = (
+        Severity.CRITICAL
+        if medical_files(share.content)
+        else Severity.MEDIUM
+        if grant == "write"
+        else Severity.HIGH
+    )
     # Context: when none of the measured identities (besides the audit account) can really write, another
     # gate still holds (share settings, the other ACL); the grant is a weakness in depth, one level lower.
     return severity if writers else _LOWER[severity]

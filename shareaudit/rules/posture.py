@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shareaudit.rules.facts import ANONYMOUS, UNPRIVILEGED, HostFacts, plural
+from shareaudit.model import Severity
+from shareaudit.rules.facts import ANONYMOUS, GUEST, UNPRIVILEGED, HostFacts, plural
 from shareaudit.rules.registry import Hit, host_rule
 
 
@@ -16,7 +17,7 @@ def smb1_enabled(facts: HostFacts) -> Iterator[Hit]:
         return
     signing = "required" if posture.smb1_signing_required else "not required"
     yield Hit(
-        "high",
+        Severity.HIGH,
         f"The server answered an NT LM 0.12 (SMB1) NEGOTIATE; SMB1 signing is {signing}. "
         f"Dialects accepted: {', '.join(posture.dialects)}.",
     )
@@ -29,7 +30,7 @@ def signing_not_required(facts: HostFacts) -> Iterator[Hit]:
     if posture is None or posture.signing_required:
         return
     highest = posture.dialects[-1] if posture.dialects else "?"
-    yield Hit("medium", f"The NEGOTIATE answer for SMB {highest} does not set SIGNING_REQUIRED.")
+    yield Hit(Severity.MEDIUM, f"The NEGOTIATE answer for SMB {highest} does not set SIGNING_REQUIRED.")
 
 
 @host_rule("null-session")
@@ -44,7 +45,7 @@ def null_session(facts: HostFacts) -> Iterator[Hit]:
     if readable:
         evidence += f" It can also read {plural(len(readable), 'share')}: {', '.join(readable)}."
     # A null session that reaches nothing beyond IPC$ is still an open door, but a narrower one.
-    yield Hit("high" if readable or listed else "medium", evidence)
+    yield Hit(Severity.HIGH if readable or listed else Severity.MEDIUM, evidence)
 
 
 @host_rule("anonymous-share-list")
@@ -54,7 +55,7 @@ def anonymous_share_list(facts: HostFacts) -> Iterator[Hit]:
         if attempt.identity == ANONYMOUS and attempt.ok:
             hidden = sum(1 for s in facts.host.shares if s.hidden)
             yield Hit(
-                "medium",
+                Severity.MEDIUM,
                 f"NetrShareEnum (level {attempt.level}) as the null session returned {attempt.count} "
                 f"shares, {hidden} of them hidden ($).",
             )
@@ -68,11 +69,11 @@ def guest_account(facts: HostFacts) -> Iterator[Hit]:
         return
     probe = posture.sessions.get("guest_account")
     flagged = "the server flagged it as guest" if probe and probe.guest else "the server gave a full session"
-    readable = [s.name for s in facts.disk_shares() if facts.can_read(s, "guest")]
+    readable = [s.name for s in facts.disk_shares() if facts.can_read(s, GUEST)]
     evidence = f"A logon as 'Guest' with an empty password was accepted; {flagged}."
     if readable:
         evidence += f" Guest can read {plural(len(readable), 'share')}: {', '.join(readable)}."
-    yield Hit("high" if readable else "medium", evidence)
+    yield Hit(Severity.HIGH if readable else Severity.MEDIUM, evidence)
 
 
 @host_rule("guest-fallback")
@@ -84,7 +85,7 @@ def guest_fallback(facts: HostFacts) -> Iterator[Hit]:
     probe = posture.sessions.get("guest_fallback")
     user = f"'{probe.username}'" if probe and probe.username else "a random unknown user"
     yield Hit(
-        "high",
+        Severity.HIGH,
         f"A logon as {user} (an account that does not exist) was accepted as a guest session: any "
         "mistyped or made-up account name gets in.",
     )
@@ -100,7 +101,7 @@ def share_paths_disclosed(facts: HostFacts) -> Iterator[Hit]:
     examples = "; ".join(f"{s.name} = {s.path}" for s in told[:5])
     more = f" (and {len(told) - 5} more)" if len(told) > 5 else ""
     yield Hit(
-        "low",
+        Severity.LOW,
         f"srvsvc level 502 disclosed the local path of {plural(len(told), 'share')} to {', '.join(who)}: "
         f"{examples}{more}.",
     )

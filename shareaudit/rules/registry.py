@@ -10,23 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from shareaudit.model import HostResult, ScanResult, Share
+from shareaudit.model import HostResult, ScanResult, Severity, Share
 from shareaudit.rules.facts import HostFacts
 
 # Most severe first; the order is the contract of --fail-on and of every sort.
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITIES = tuple(Severity)
 
 
 def severity_rank(severity: str) -> int:
     """0 for critical ... 4 for info (lower is worse)."""
-    return SEVERITIES.index(severity)
+    return Severity(severity).rank
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One place where a rule fired, before it becomes a Finding."""
 
-    severity: str
+    severity: Severity
     evidence: str
     share: Share | None = None
     identity: str | None = None
