@@ -73,6 +73,19 @@ class Role(StrEnum):
         return cls(label) if label in (cls.AUDIT, cls.ANONYMOUS, cls.GUEST) else cls.SERVICE
 
 
+class Basis(StrEnum):
+    """Why a right is reported as it is: the truth of a claim, which an admin acts on."""
+
+    MEASURED = "measured"  # done for real by the opt-in write probe
+    GRANTED = "granted"  # the server's answer, consistent with what is known about the server
+    UNCERTAIN = "uncertain"  # the server claims it, but it cannot be decided without writing (see `why`)
+    DERIVED = "derived"  # from ACLs and directory groups, nobody logged on (exposures)
+
+
+# The rights of an identity on a share, in the order they are shown.
+RIGHTS = ("read", "write", "delete", "change_permissions", "take_ownership")
+
+
 # Anonymous and guest: the identities anyone on the network has.
 UNPRIVILEGED = (Role.ANONYMOUS, Role.GUEST)
 
@@ -101,6 +114,36 @@ class SessionProbe:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountDisclosure:
+    """Whether someone without an account can list the server's local accounts (SAMR), and what they are told.
+
+    Asked as the null session, then guest, never as the audit account: `disclosed_to` is who anyone on the
+    network is. Names only (normal user accounts, by RID): no descriptions, which can hold passwords.
+    """
+
+    disclosed_to: str | None = None  # anonymous | guest: the least privileged identity told; null: nobody
+    names: tuple[str, ...] = ()  # account names, by RID; at most 1000 (samr.MAX_NAMES)
+    total: int = 0  # accounts counted (counting stops at 100,000)
+    truncated: bool = False  # more accounts than names kept
+    domain: str | None = None  # the SAM domain listed: the server's own, not Builtin
+    error: str | None = None  # why nothing was disclosed: each identity's refusal, or why nobody was asked
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPolicy:
+    """The server's password and lockout policy (SAMR DomainPasswordInformation and DomainLockoutInformation)."""
+
+    read_as: str  # the least privileged identity that could read it: anonymous | guest | audit
+    min_length: int
+    history: int  # remembered passwords
+    max_age_days: int | None  # null: passwords never expire
+    complexity: bool  # DOMAIN_PASSWORD_COMPLEX
+    lockout_threshold: int  # failed logons before an account locks; 0: never locks
+    lockout_duration_min: int | None  # null: locked until an administrator unlocks it
+    lockout_window_min: int | None  # failed logons are counted over this window; null: not set
+
+
+@dataclass(frozen=True, slots=True)
 class Posture:
     """How the host is configured, as seen from the network."""
 
@@ -114,6 +157,23 @@ class Posture:
     smb1_signing_required: bool | None = None
     server: ServerInfo = field(default_factory=ServerInfo)
     sessions: dict[str, SessionProbe] = field(default_factory=dict)
+    accounts: AccountDisclosure | None = None  # null: not asked (a file from before SAMR was read)
+    password_policy: PasswordPolicy | None = None  # null: nobody asked could read it (or not asked)
+
+    @property
+    def guest_is_fallback(self) -> bool:
+        """The 'Guest' logon was the fallback itself, not an account of its own.
+
+        It got a guest session on a server that gives one to any unknown name: Samba's `map to guest =
+        bad user` without a Guest account, or Windows with the Guest account enabled. One door, one cause.
+        """
+        probe = self.sessions.get("guest_account")
+        return self.guest_account and self.guest_fallback and bool(probe and probe.guest)
+
+    @property
+    def guest_account_of_its_own(self) -> bool:
+        """A real account named Guest logs on with an empty password (not the guest fallback)."""
+        return self.guest_account and not self.guest_is_fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +217,14 @@ class Access:
         None  # guest: guest_account | guest_fallback; a user the server mapped to guest: mapped_to_guest
     )
     probe: WriteProbe | None = None
+    # right -> why it is reported as it is; every right of a connected disk share has one.
+    basis: dict[str, Basis] = field(default_factory=dict)
+    # right -> the reason a right the server claimed was dropped (it cannot honour it) or is uncertain.
+    why: dict[str, str] = field(default_factory=dict)
+
+    def sure(self, right: str) -> bool:
+        """The right is held and the claim is not uncertain: what a finding above medium may rest on."""
+        return bool(getattr(self, right)) and self.basis.get(right) is not Basis.UNCERTAIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,9 +260,10 @@ def test_device_fails_naming_each_reason(tmp_path: Path) -> None:
         "guest can read the drop folder scans",
         "the ACL of scans lets Everyone read it",
         "printer can delete files in scans",
-        "printer can change permissions on files in scans",
     ):
         assert reason in run.out, reason
+    # Samba claims it for every account on the 0777 folder; only the owner (nobody) can really do it.
+    assert "printer can change permissions" not in run.out
     page = html.read_text()
     assert (
         "FAIL: see below" in page and "DOE_JOHN" not in page and PASSWORDS["labscan"] not in run.text + page

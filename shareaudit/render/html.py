@@ -173,6 +173,23 @@ class HostView:
     labels: tuple[str, ...]
     rows: tuple[MatrixRow, ...]
     logon_notes: tuple[str, ...]
+    claim_notes: tuple[str, ...] = ()  # rights the server claimed that are not reported, and why
+
+
+def _claim_notes(host: HostResult) -> tuple[str, ...]:
+    """One line per share and reason: which claimed rights of which identities are not reported."""
+    notes = []
+    for share in host.shares:
+        by_reason: dict[str, tuple[set[str], list[str]]] = {}
+        for label, access in share.access.items():
+            for right, reason in access.why.items():
+                rights, labels = by_reason.setdefault(reason, (set(), []))
+                rights.add(right.replace("_", " "))
+                if label not in labels:
+                    labels.append(label)
+        for reason, (rights, labels) in by_reason.items():
+            notes.append(f"{share.name}: {', '.join(sorted(rights))} for {', '.join(labels)}: {reason}")
+    return tuple(notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +252,9 @@ def _cell(access: Access | None, share: Share, label: str) -> Cell:
     else:
         css = "own" if any(m in marks for m in "PO") else "write" if any(m in marks for m in "WD") else "read"
         title = f"{label}: {marks}"
+    if access is not None and access.why:
+        # Rights the server claimed but cannot honour (or that are uncertain), with the reason.
+        title += "".join(f"; {right.replace('_', ' ')}: {reason}" for right, reason in access.why.items())
     if label in UNPRIVILEGED and css in ("read", "write", "own"):
         css += " open"
     return Cell(marks, css, title)
@@ -266,6 +286,7 @@ def _host_view(host: HostResult, labels: tuple[str, ...], findings: Iterable[Fin
         labels=labels,
         rows=rows if any(share.access for share in host.shares) else (),
         logon_notes=_logon_notes(host),
+        claim_notes=_claim_notes(host),
     )
 
 

@@ -13,7 +13,8 @@ from rich.text import Text
 from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
 
 LEGEND = (
-    "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  - refused"
+    "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  "
+    "· connects, no rights  - refused  lower case: claimed by the server, uncertain"
 )
 
 
@@ -66,13 +67,14 @@ def access_marks(access: Access | None, share: Share) -> str:
     if share.type != "disk":
         return "c"
     flags = (
-        ("R", access.read),
-        ("W", access.write),
-        ("D", access.delete),
-        ("P", access.change_permissions),
-        ("O", access.take_ownership),
+        ("R", "read"),
+        ("W", "write"),
+        ("D", "delete"),
+        ("P", "change_permissions"),
+        ("O", "take_ownership"),
     )
-    return "".join(mark for mark, granted in flags if granted) or "·"
+    marks = (mark if access.sure(right) else mark.lower() for mark, right in flags if getattr(access, right))
+    return "".join(marks) or "·"
 
 
 def _mark_style(marks: str, label: str) -> str:
@@ -80,6 +82,8 @@ def _mark_style(marks: str, label: str) -> str:
         return "dim"
     if label in UNPRIVILEGED or any(m in marks for m in "PO"):
         return "bold red" if marks != "c" and any(m in marks for m in "WDPO") else "yellow"
+    if marks.islower():  # only rights the server claims and nobody could confirm
+        return "yellow"
     return "yellow" if "W" in marks else "green"
 
 

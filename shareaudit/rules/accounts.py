@@ -1,14 +1,17 @@
-"""Service/device account rules: a scanner account's reach, and who can read the scans it drops."""
+"""Account rules: a scanner account's reach, who can read the scans it drops, who can list the local
+accounts, and the password policy that stands between those names and a password-spraying attack."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shareaudit.model import Severity
+from shareaudit.model import Role, Severity
 from shareaudit.rules.facts import (
     ANONYMOUS,
+    AUDIT,
     GUEST,
     SERVICE,
+    UNPRIVILEGED,
     HostFacts,
     identity_class,
     is_scan_drop,
@@ -74,3 +77,84 @@ def scan_drop_readable(facts: HostFacts) -> Iterator[Hit]:
                 evidence += f" It holds {plural(share.content.files_seen, 'file')}"
                 evidence += f", medical: {medical_summary(share.content)}." if files else "."
             yield Hit(Severity.CRITICAL if files else Severity.HIGH, evidence, share=share, identity=label)
+
+
+# --- local accounts and the password policy (SAMR) -------------------------------------------------------------
+_NAMED = 10  # account names quoted in one finding's evidence
+_MIN_LENGTH = 8  # below this, a password policy is weak (NIST SP 800-63B: at least 8)
+_READERS = {ANONYMOUS: "the null session", GUEST: "guest", AUDIT: "the audit account"}
+
+
+def _user_part(account: str) -> str:
+    """'labscan' of 'DOMAIN\\labscan' or 'labscan@domain', case-folded, as SAMR names it."""
+    return account.rpartition("\\")[2].partition("@")[0].casefold()
+
+
+def _accounts_disclosed(facts: HostFacts) -> bool:
+    posture = facts.posture
+    return bool(posture and posture.accounts and posture.accounts.disclosed_to in UNPRIVILEGED)
+
+
+def _read_as(label: str) -> str:
+    """Who read the policy, as a sentence: anyone on the network, or only the audit account."""
+    who = _READERS.get(Role.of(label), label)
+    if Role.of(label) in UNPRIVILEGED:
+        return f"Read over SAMR as {who}: anyone on the network can read it."
+    return f"Read over SAMR as {who}: the null session and guest could not read it."
+
+
+@host_rule("local-accounts-disclosed")
+def local_accounts_disclosed(facts: HostFacts) -> Iterator[Hit]:
+    """The null session or guest can list the server's local accounts over SAMR."""
+    posture = facts.posture
+    disclosure = posture.accounts if posture else None
+    if disclosure is None or disclosure.disclosed_to not in UNPRIVILEGED:
+        return
+    listed = {name.casefold() for name in disclosure.names}
+    devices = [label for label in facts.service_accounts if _user_part(facts.account(label)) in listed]
+    shown = ", ".join(disclosure.names[:_NAMED])
+    more = disclosure.total - min(len(disclosure.names), _NAMED)
+    who = _READERS[Role.of(disclosure.disclosed_to)]
+    evidence = (
+        f"SamrEnumerateUsersInDomain as {who} listed {plural(disclosure.total, 'local account')}"
+        f"{f' of {disclosure.domain}' if disclosure.domain else ''}"
+        f"{f': {shown}' if shown else ''}{f' and {more} more' if more > 0 else ''}."
+    )
+    if devices:
+        named = ", ".join(f"{_user_part(facts.account(label))} ({label})" for label in devices)
+        kind = "accounts" if len(devices) > 1 else "account"
+        evidence += f" Among them the service/device {kind} {named}: the password-spraying target."
+    yield Hit(Severity.HIGH if devices else Severity.MEDIUM, evidence)
+
+
+@host_rule("no-lockout-policy")
+def no_lockout_policy(facts: HostFacts) -> Iterator[Hit]:
+    """The server never locks an account out, however many passwords are tried."""
+    posture = facts.posture
+    policy = posture.password_policy if posture else None
+    if policy is None or policy.lockout_threshold != 0:
+        return
+    told = policy.read_as in UNPRIVILEGED or _accounts_disclosed(facts)
+    evidence = (
+        "The password policy has lockout threshold 0: no number of wrong passwords locks an account "
+        f"(minimum password length {policy.min_length}). {_read_as(policy.read_as)}"
+    )
+    if _accounts_disclosed(facts):
+        evidence += " The account names are disclosed too (local-accounts-disclosed)."
+    yield Hit(Severity.MEDIUM if told else Severity.LOW, evidence)
+
+
+@host_rule("weak-password-policy")
+def weak_password_policy(facts: HostFacts) -> Iterator[Hit]:
+    """The server accepts passwords shorter than 8 characters."""
+    posture = facts.posture
+    policy = posture.password_policy if posture else None
+    if policy is None or policy.min_length >= _MIN_LENGTH:
+        return
+    length = "no minimum length" if policy.min_length == 0 else f"minimum length {policy.min_length}"
+    expiry = "never expire" if policy.max_age_days is None else f"expire after {policy.max_age_days} days"
+    evidence = (
+        f"The password policy has {length}, complexity {'on' if policy.complexity else 'off'}, history "
+        f"{policy.history}; passwords {expiry}. {_read_as(policy.read_as)}"
+    )
+    yield Hit(Severity.MEDIUM if policy.min_length == 0 else Severity.LOW, evidence)

@@ -90,7 +90,7 @@ def server_posture(result: ScanResult) -> Iterator[Hit]:
         assert p is not None
         for reason, present in (
             ("the server accepts SMB1", p.smb1),
-            ("the server accepts the Guest account", p.guest_account),
+            ("the server accepts an account named Guest with an empty password", p.guest_account_of_its_own),
             ("the server lets unknown users in as guest", p.guest_fallback),
             ("the server does not require signing", not p.signing_required),
         ):

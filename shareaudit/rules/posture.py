@@ -63,9 +63,9 @@ def anonymous_share_list(facts: HostFacts) -> Iterator[Hit]:
 
 @host_rule("guest-account")
 def guest_account(facts: HostFacts) -> Iterator[Hit]:
-    """Logging on as Guest with an empty password gives a session."""
+    """An account named Guest of its own logs on with an empty password (the fallback is guest-fallback's)."""
     posture = facts.posture
-    if posture is None or not posture.guest_account:
+    if posture is None or not posture.guest_account_of_its_own:
         return
     probe = posture.sessions.get("guest_account")
     flagged = "the server flagged it as guest" if probe and probe.guest else "the server gave a full session"
@@ -84,11 +84,16 @@ def guest_fallback(facts: HostFacts) -> Iterator[Hit]:
         return
     probe = posture.sessions.get("guest_fallback")
     user = f"'{probe.username}'" if probe and probe.username else "a random unknown user"
-    yield Hit(
-        Severity.HIGH,
+    evidence = (
         f"A logon as {user} (an account that does not exist) was accepted as a guest session: any "
-        "mistyped or made-up account name gets in.",
+        "mistyped or made-up account name gets in."
     )
+    if posture.guest_is_fallback:
+        evidence += (
+            " A logon as 'Guest' with an empty password gets the same guest session: that is this door, "
+            "not an account of its own."
+        )
+    yield Hit(Severity.HIGH, evidence)
 
 
 @host_rule("share-paths-disclosed")

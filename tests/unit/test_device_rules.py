@@ -60,7 +60,15 @@ def test_server_posture_lists_each_door() -> None:
         )
     )
     found = [f for f in scan.findings if f.rule == "device-server-posture"]
-    assert len(found) == 4 and len({f.id for f in found}) == 4
+    # Guest with an empty password was the fallback itself here: three doors, not four.
+    assert len(found) == 3 and len({f.id for f in found}) == 3
+    assert not any("Guest" in f.evidence for f in found)
+    real_guest = _checked(
+        host(shares=[share("scaninbox", {SCANNER: CONFINED})], posture_=posture(guest=True, fallback=False))
+    )
+    assert [f.evidence for f in real_guest.findings if f.rule == "device-server-posture"] == [
+        "the server accepts an account named Guest with an empty password"
+    ]
 
 
 def test_drop_folder_readable_by_guest_and_rights_beyond_adding() -> None:

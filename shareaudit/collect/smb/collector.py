@@ -19,22 +19,24 @@ from shareaudit.collect.crawl import MedicalFile, ShareCrawl, share_selected
 from shareaudit.collect.hosts import HostJob
 from shareaudit.collect.plan import refused_logon, walker_for
 from shareaudit.collect.smb import access as smb_access
-from shareaudit.collect.smb import client, logon, negotiate, rpc
+from shareaudit.collect.smb import client, logon, negotiate, rpc, samr
 from shareaudit.collect.smb.matrix import Actor, measure_host_access
 from shareaudit.collect.smb.walk import Walker
 from shareaudit.collect.walk import RateLimit
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import (
+    AccountDisclosure,
     Content,
     Enumeration,
     HostResult,
     Logon,
+    PasswordPolicy,
     Posture,
     ServerInfo,
     SessionProbe,
     Share,
 )
-from shareaudit.plan.identities import ANONYMOUS, GUEST, Identity, IdentityKind, privilege
+from shareaudit.plan.identities import ANONYMOUS, AUDIT_LABEL, GUEST, Identity, IdentityKind, privilege
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class _HostState:
     logons: list[Logon] = field(default_factory=list)
     share_sds: dict[str, bytes] = field(default_factory=dict)  # share name -> level-502 SD (admins only)
     matrix: dict[str, Identity] = field(default_factory=dict)  # label -> identity as used on this host
+    accounts: AccountDisclosure | None = None  # local accounts over SAMR, as anonymous or guest
+    password_policy: PasswordPolicy | None = None
 
     @property
     def address(self) -> str:
@@ -80,6 +84,8 @@ class _HostState:
             smb1_signing_required=self.negotiated.smb1_signing_required,
             server=self.server,
             sessions=dict(self.sessions),
+            accounts=self.accounts,
+            password_policy=self.password_policy,
         )
 
     def result(self, elapsed: float, error: CollectError | None = None) -> HostResult:
@@ -116,6 +122,25 @@ def _probe_sessions(state: _HostState, timeout: float) -> None:
     for key, identity in identities.items():
         probe = logon.probe_logon(state.address, state.port, identity, timeout)
         state.sessions[key] = SessionProbe(probe.accepted, probe.guest, probe.status, None, identity.username)
+
+
+def _read_accounts(state: _HostState) -> None:
+    """Local accounts and the password policy over SAMR, as the least privileged identity let in.
+
+    Never fails the host: samr.survey records a refusal or a failure as the fact.
+    """
+    unprivileged = (
+        [ANONYMOUS] if state.sessions["anonymous"].accepted and state.sessions["anonymous"].ipc else []
+    )
+    guest = _guest_actor(state)
+    if guest is not None:
+        unprivileged.append(guest.identity)
+    audit = next(
+        (i for i in state.job.identities if i.label == AUDIT_LABEL and i.kind is IdentityKind.USER), None
+    )
+    state.accounts, state.password_policy = samr.survey(
+        state.address, state.port, unprivileged, audit, state.job.options.timeout
+    )
 
 
 def _listing_identities(state: _HostState, identities: Sequence[Identity]) -> list[Identity]:
@@ -368,6 +393,8 @@ class SmbCollector:
             state.reachable = True
             log.info("%s: probing the null session, the Guest account and an unknown user", where)
             _probe_sessions(state, job.options.timeout)
+            log.info("%s: reading local accounts and the password policy (SAMR)", where)
+            _read_accounts(state)
             log.info("%s: enumerating shares", where)
             _enumerate_shares(state, job.identities, job.options.timeout)
             log.info("%s: %d shares; measuring access", where, len(state.shares))

@@ -24,6 +24,7 @@ from shareaudit.acl import (
 from shareaudit.collect.plan import refused_logon
 from shareaudit.collect.smb import access as smb_access
 from shareaudit.collect.smb import client, logon, lsa
+from shareaudit.collect.smb.claims import reconcile
 from shareaudit.collect.smb.sd import parse_security_descriptor
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import Access, Logon, Share, WriteProbe
@@ -212,9 +213,15 @@ def measure_host_access(
     users = [i.label for i in identities if i.kind is IdentityKind.USER]
     tried = ", ".join(users) if users else "no named account"
     updated = []
+    by_label = {actor.identity.label: actor.identity for actor in actors}
     for share in shares:
         share_sd = share_acls.get(share.name)
         root_sd = root_acls.get(share.name)
+        named_root = root_sd.with_names(names) if root_sd else None
+        claims = {
+            label: reconcile(access, by_label[label], named_root) if label in by_label else access
+            for label, access in matrix[share.name].items()
+        }
         share_error = errors.get("share:" + share.name)
         if share_sd is None and share_error is None:
             share_error = f"not returned to {tried} (srvsvc level 502 gives it to administrators only)"
@@ -226,10 +233,10 @@ def measure_host_access(
         updated.append(
             replace(
                 share,
-                access={**share.access, **matrix[share.name]},
+                access={**share.access, **claims},
                 share_sd=share_sd.with_names(names) if share_sd else None,
                 share_sd_error=share_error,
-                root_sd=root_sd.with_names(names) if root_sd else None,
+                root_sd=named_root,
                 root_sd_error=None if root_sd else root_error,
                 root_sd_read_as=descriptors.raw[share.name][1] if share.name in descriptors.raw else None,
             )
