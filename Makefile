@@ -46,7 +46,7 @@ dc-down:
 
 demo: lab-up
 	mkdir -p $(DEMO_OUT)
-	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 \
+	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.16 \
 		-u labaudit -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
 	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 

@@ -87,6 +87,10 @@ def permission_takeover(facts: HostFacts) -> Iterator[Hit]:
             unprivileged = label in UNPRIVILEGED
             files = medical_files(share.content)
             severity = Severity.CRITICAL if unprivileged or files else Severity.HIGH
+            # No finding above medium rests on a right the server claims but nobody could confirm.
+            sure = access.sure("change_permissions") or access.sure("take_ownership")
+            if not sure:
+                severity = Severity.MEDIUM
             rights = [
                 name
                 for name, held in (
@@ -101,6 +105,9 @@ def permission_takeover(facts: HostFacts) -> Iterator[Hit]:
             )
             if files and share.content:
                 evidence += f" The share holds medical data ({medical_summary(share.content)})."
+            if not sure:
+                reason = access.why.get("change_permissions") or access.why.get("take_ownership") or ""
+                evidence += f" Uncertain: {reason}."
             yield Hit(severity, evidence, share=share, identity=label)
 
 

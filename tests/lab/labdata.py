@@ -46,11 +46,16 @@ PASSWORDS = {u.name: u.password for u in USERS}
 LABNAS = Personality("labnas", "127.0.0.11", "LABNAS", "LABNAS legacy NAS")
 LABFS = Personality("labfs", "127.0.0.12", "LABFS", "LABFS hardened file server")
 LABACL = Personality("labacl", "127.0.0.13", "LABACL", "LABACL NT ACL file server")
-PERSONALITIES = (LABNAS, LABFS, LABACL)
+# Outside LAB_CIDR, so the CIDR tests' /29 stays as it is.
+LABPOSIX = Personality("labposix", "127.0.0.16", "LABPOSIX", "LABPOSIX NAS on POSIX permissions")
+PERSONALITIES = (LABNAS, LABFS, LABACL, LABPOSIX)
 
 # Loopback addresses inside the lab's /29 on which nothing listens (CIDR tests).
 UNUSED_ADDRESSES = ("127.0.0.9", "127.0.0.10", "127.0.0.14")
 LAB_CIDR = "127.0.0.8/29"
+
+# Loopback addresses for throwaway copies of a personality (lab.py `copy`, tests/test_truth_lab.py).
+COPY_ADDRESSES = tuple(f"127.0.0.{n}" for n in range(40, 60))
 
 # Names that look like they carry a patient's identity; no shareaudit output may contain them unless
 # --show-names is given.

@@ -265,7 +265,26 @@ def populate_labacl(shares: Path) -> None:
     _office_tree(shares / "itadmin", ["inventory.xlsx", "passwords_old.txt"], 900)
 
 
-POPULATE = {"labnas": populate_labnas, "labfs": populate_labfs, "labacl": populate_labacl}
+# --- personality 4: labposix -------------------------------------------------------------------
+
+
+def populate_labposix(shares: Path) -> None:
+    """POSIX-permission NAS content: a couple of small files in each share root (and one level down)."""
+    _office_tree(shares / "dropbox", ["scan_0001.pdf", "notes.txt"], 1000)
+    wards = shares / "wards"
+    _office_tree(wards, ["handover.docx", "Ward 3/rota.xlsx"], 1010)
+    _write(wards / "lab_results.hl7", hl7_bytes("WHITE^ANNA", "770001", "R01"))
+    _office_tree(shares / "archive", ["index.txt", "2019/annual report.pdf"], 1020)
+    _write(shares / "archive" / "2019" / "CT0001.dcm", dicom_bytes("WHITE^ANNA", "770001", "CT", seed=1030))
+    _office_tree(shares / "home_labuser", ["cv.docx", "todo.txt"], 1040)
+
+
+POPULATE = {
+    "labnas": populate_labnas,
+    "labfs": populate_labfs,
+    "labacl": populate_labacl,
+    "labposix": populate_labposix,
+}
 
 
 def populate_archive(root: Path, files: int = 20_000, seed: int = 1234) -> dict[str, int]:

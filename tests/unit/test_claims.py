@@ -111,3 +111,32 @@ def test_guest_by_fallback_is_one_door_a_real_guest_account_another() -> None:
     separate = _rules(replace(both, sessions={**both.sessions, "guest_account": account}))
     assert {"guest-account", "guest-fallback"} <= set(separate)
     assert "this door" not in separate["guest-fallback"]
+
+
+def test_an_unreadable_descriptor_leaves_control_uncertain() -> None:
+    claimed = reconcile(_full(), STAFF, None)
+    assert claimed.change_permissions and claimed.basis["change_permissions"] is Basis.UNCERTAIN
+    assert not claimed.sure("change_permissions") and claimed.sure("write")
+    assert "could not be read" in claimed.why["take_ownership"]
+
+
+def test_an_unnamed_owner_of_a_posix_folder_leaves_control_uncertain() -> None:
+    unnamed = replace(_posix("S-1-22-1-1001", "x"), owner_name=None)
+    claimed = reconcile(_full(), STAFF, unnamed)
+    assert claimed.basis["change_permissions"] is Basis.UNCERTAIN and claimed.change_permissions
+    assert not reconcile(
+        _full(), GUEST, unnamed
+    ).change_permissions  # guest runs as nobody: not S-1-22-1-1001
+
+
+def test_no_finding_above_medium_rests_on_an_uncertain_right() -> None:
+    from synthetic import share
+
+    uncertain = reconcile(_full(), GUEST, None)
+    sure = reconcile(_full(), GUEST, _posix("S-1-22-1-65534", "Unix User\\nobody"))
+    for access, expected in ((uncertain, "medium"), (sure, "critical")):
+        scan = result(host(shares=[share("drop", {"guest": access})]))
+        takeover = [f for f in evaluate(scan) if f.rule == "permission-takeover"]
+        assert [f.severity for f in takeover] == [expected]
+    scan = result(host(shares=[share("drop", {"guest": uncertain})]))
+    assert "Uncertain:" in next(f.evidence for f in evaluate(scan) if f.rule == "permission-takeover")

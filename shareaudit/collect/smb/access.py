@@ -214,6 +214,21 @@ def measure_root(tree: Tree, share: str) -> RootAccess:
         _close(handle)
 
 
+def _query_security(tree: Tree, handle: Open, information: int) -> bytes:
+    """QUERY_INFO security ([MS-SMB2] 2.2.37) on an open handle: the raw self-relative descriptor."""
+    request = SMB2QueryInfoRequest()
+    request["info_type"] = InfoType.SMB2_0_INFO_SECURITY
+    request["output_buffer_length"] = 65535
+    request["additional_information"] = information
+    request["file_id"] = handle.file_id
+    connection = tree.tree.session.connection
+    sent = connection.send(request, sid=tree.tree.session.session_id, tid=tree.tree.tree_connect_id)
+    response = connection.receive(sent)
+    answer = SMB2QueryInfoResponse()
+    answer.unpack(response["data"].get_value())
+    return bytes(answer["buffer"].get_value())
+
+
 def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
     """The root's raw security descriptor (owner, group, DACL), or the NT status name of the refusal."""
     try:
@@ -224,17 +239,7 @@ def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
     except (SMBException, OSError, ValueError) as exc:
         raise _failure(exc, f"opening the root of {share}") from exc
     try:
-        request = SMB2QueryInfoRequest()
-        request["info_type"] = InfoType.SMB2_0_INFO_SECURITY
-        request["output_buffer_length"] = 65535
-        request["additional_information"] = OWNER_GROUP_DACL
-        request["file_id"] = handle.file_id
-        connection = tree.tree.session.connection
-        sent = connection.send(request, sid=tree.tree.session.session_id, tid=tree.tree.tree_connect_id)
-        response = connection.receive(sent)
-        answer = SMB2QueryInfoResponse()
-        answer.unpack(response["data"].get_value())
-        raw = bytes(answer["buffer"].get_value())
+        raw = _query_security(tree, handle, OWNER_GROUP_DACL)
         log.info("%s: root security descriptor: %d bytes", tree.where, len(raw))
         return raw
     except SMBResponseException as exc:

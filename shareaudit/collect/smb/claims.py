@@ -8,7 +8,10 @@ addendum "what Samba claims vs what it does"; tests/test_truth_lab.py does each 
 - a root whose security descriptor Samba maps from POSIX permissions (owner or ACEs are its `Unix User\\`
   / `Unix Group\\` SIDs, S-1-22-1/2) grants FULL to every mode class with rwx, but only the owner can
   change the permissions and only root can take ownership.
-Such rights are dropped with the reason in `Access.why`; a right the probe did for real is `measured`.
+Such rights are dropped with the reason in `Access.why`; the write the opt-in probe did for real (a
+self-deleting file) is `measured`. Change permissions is not probed: setting a POSIX-mapped folder's DACL
+to its own current value is no no-op on Samba (it adds a POSIX ACL and can change the mode; measured in
+tests/test_truth_lab.py), so it could not clean up after itself.
 Pure: no network.
 """
 
@@ -79,10 +82,26 @@ def reconcile(access: Access, identity: Identity, root_sd: SecurityDescriptor | 
                     "claimed by the server, but the share is read-only (its share mask grants no write right): "
                     "every change is refused"
                 )
-    if root_sd is not None and posix_mapped(root_sd) and not owns(identity, root_sd):
+    control = [right for right in ("change_permissions", "take_ownership") if values[right]]
+    if control and root_sd is None:
+        # Without the descriptor nobody can tell a POSIX-mapped folder (only its owner may) from an NT ACL.
+        for right in control:
+            basis[right] = Basis.UNCERTAIN
+            why[right] = (
+                "claimed by the server, but the folder's security descriptor could not be read: whether only "
+                "its owner can really do this cannot be decided without writing"
+            )
+    elif control and root_sd is not None and posix_mapped(root_sd):
         owner = root_sd.owner_name or root_sd.owner or "its owner"
-        for right in ("change_permissions", "take_ownership"):
-            if values[right]:
+        if root_sd.owner_name is None and identity.kind is IdentityKind.USER:
+            for right in control:  # the owner's SID has no name: is it this account? Unknown.
+                basis[right] = Basis.UNCERTAIN
+                why[right] = (
+                    f"claimed by the server; Samba maps this folder's permissions from POSIX modes, so only its "
+                    f"owner ({owner}, whose name could not be looked up) can really do this"
+                )
+        elif not owns(identity, root_sd):
+            for right in control:
                 values[right] = False
                 why[right] = (
                     f"claimed by the server, but Samba maps this folder's permissions from POSIX modes: only "
