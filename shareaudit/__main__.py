@@ -1,5 +1,5 @@
 """`python -m shareaudit` runs the command line."""
 
-from shareaudit.cli.main import main
+from shareaudit.cli import main
 
 main()

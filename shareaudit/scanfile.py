@@ -73,9 +73,20 @@ def read(path: Path) -> ScanResult:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{path} is not a scan result: its JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise InputError(f"{path} is not a scan result: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InputError(f"{path} is not a shareaudit scan result (expected schema {SCHEMA!r})")
     try:
         return _converter.structure(data, ScanResult)
     except cattrs.BaseValidationError as exc:
         raise InputError(f"{path} does not match schema {SCHEMA}: {exc}") from exc
+    except (
+        RecursionError,
+        ValueError,
+        TypeError,
+        KeyError,
+    ) as exc:  # a hostile file that gets past the schema
+        raise InputError(f"{path} does not match schema {SCHEMA}: {type(exc).__name__}") from None

@@ -1,1 +1,22 @@
 """The command line: one module per command group; each builds a plan, calls the library, maps the outcome to an exit code."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted_at_start(signum: int, frame: object) -> None:
+    sys.stderr.write("shareaudit: interrupted\n")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def main() -> None:
+    """The console entry point: Ctrl-C while the program is still loading exits 130 without a traceback."""
+    signal.signal(signal.SIGINT, _interrupted_at_start)
+    from shareaudit.cli import app  # the heavy imports (click, rich, the protocol libraries)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on main() turns it into exit 130
+    app.main()

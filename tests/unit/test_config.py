@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shareaudit.cli.main import cli
+from shareaudit.cli.app import cli
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import IdentityKind

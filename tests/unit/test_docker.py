@@ -58,4 +58,4 @@ def test_lab_services_are_the_lab_personalities_on_their_addresses() -> None:
 def test_tool_image_runs_the_console_script() -> None:
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["shareaudit"]' in dockerfile
-    assert 'shareaudit = "shareaudit.cli.main:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'shareaudit = "shareaudit.cli:main"' in (ROOT / "pyproject.toml").read_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from shareaudit.cli.main import cli
+from shareaudit.cli.app import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

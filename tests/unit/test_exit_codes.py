@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from synthetic import host, result
 
-from shareaudit.cli.main import main
+from shareaudit.cli.app import main
 from shareaudit.cli.report import EXIT_FINDINGS, EXIT_OK, EXIT_TARGETS_FAILED, exit_code
 from shareaudit.model import Finding, HostResult, Suppression
 

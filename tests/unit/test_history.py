@@ -16,7 +16,7 @@ from synthetic import result as scan_result
 
 from shareaudit.audit import history
 from shareaudit.audit.history import Change, History, new_since
-from shareaudit.cli.main import main
+from shareaudit.cli.app import main
 from shareaudit.errors import InputError
 from shareaudit.model import Finding, ScanResult, Suppression
 

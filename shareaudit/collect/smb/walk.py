@@ -64,6 +64,14 @@ _FILE_DIRECTORY_INFORMATION = 0x01  # [MS-FSCC] 2.4.10
 _EXTRA_CREDITS = 2  # ask for a little more than each message costs, so the window grows to the pipeline
 _CHAIN_CREDITS = 4  # credits one compound needs (a zip tail read may need two for its READ)
 _FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601 to 1970
+_FILETIME_MAX = 2650467743980000000  # 9999-12-31T23:59:58: within what a datetime can hold
+
+
+def _unix_time(filetime: int) -> float:
+    """A FILETIME as Unix time; 0.0 (unknown) outside 1970..9999, which no real file has."""
+    if not _FILETIME_EPOCH < filetime <= _FILETIME_MAX:
+        return 0.0
+    return (filetime - _FILETIME_EPOCH) / 10_000_000
 
 
 def parse_directory_information(buffer: bytes) -> list[Entry]:
@@ -77,13 +85,13 @@ def parse_directory_information(buffer: bytes) -> list[Entry]:
         )
         start = offset + _ENTRY.size
         name = buffer[start : start + name_length].decode("utf-16-le", errors="replace")
-        if name not in (".", ".."):
+        if name not in ("", ".", ".."):
             entries.append(
                 Entry(
                     name,
                     bool(attributes & FILE_ATTRIBUTE_DIRECTORY),
-                    end_of_file,
-                    (write_time - _FILETIME_EPOCH) / 10_000_000 if write_time else 0.0,
+                    max(0, end_of_file),  # a signed field: a hostile server may send a negative size
+                    _unix_time(write_time),
                     bool(attributes & FILE_ATTRIBUTE_REPARSE_POINT),
                 )
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -138,11 +139,12 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("shareaudit: interrupted", err=True)
         code = EXIT_INTERRUPTED
-    except Exception as exc:  # the last resort: a bug, said in one line unless --debug
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug, said in one line (traceback with --debug)
         if debug:
-            raise
+            traceback.print_exc()  # the traceback, and still the documented exit code, never 1 ("findings")
         click.echo(
-            f"shareaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"shareaudit: internal error: {type(exc).__name__}: {exc}"
+            + ("" if debug else " (run with --debug for details)"),
             err=True,
         )
         code = EXIT_INTERNAL

@@ -1,0 +1,71 @@
+"""Bad input and bad moments: one line and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shareaudit.cli import app
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shareaudit", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ('{"schema":"shareaudit/1","x":' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"schema":"shareaudit/1","x":' + "9" * 5000 + "}", "integer string conversion"),
+        ('{"schema":"shareaudit/1","hosts":[{"target":1}]}', "does not match schema"),
+    ],
+    ids=["deep", "huge-integer", "wrong-types"],
+)
+def test_a_hostile_scan_file_is_one_line_and_exit_2(tmp_path: Path, content: str, said: str) -> None:
+    scan = tmp_path / "scan.json"
+    scan.write_text(content)
+    run = _run("report", str(scan))
+    assert run.returncode == 2, run.stderr
+    assert said in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6])
+def test_ctrl_c_while_starting_exits_130_without_a_traceback(delay: float) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shareaudit", "scan", "127.0.0.1:9", "--no-history", "--timeout", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+
+
+def test_an_internal_error_with_debug_shows_the_traceback_and_exits_4(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("shareaudit.cli.scan.build_plan", broken)
+    for argv, traced in (
+        (["shareaudit", "--debug", "scan", "x"], True),
+        (["shareaudit", "scan", "x"], False),
+    ):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_:
+            app.main()
+        assert exit_.value.code == 4  # the documented code for a bug, never 1 ("findings")
+        err = capsys.readouterr().err
+        assert ("Traceback" in err) is traced and "internal error: RuntimeError: a bug" in err
