@@ -28,6 +28,7 @@ from shareaudit.plan.plan import Bounds, Outputs, Plan
 from shareaudit.plan.targets import parse_targets
 from shareaudit.render.device import render_device_html
 from shareaudit.render.output import write_atomically
+from shareaudit.render.printable import printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_TARGETS_FAILED = 0, 1, 2, 3
 
@@ -120,7 +121,12 @@ def history_command(
         table.add_column(column)
     for run in runs:
         table.add_row(
-            str(run.id), Text(run.name), run.started_at, str(run.hosts), str(run.failed), str(run.findings)
+            str(run.id),
+            Text(printable(run.name)),
+            run.started_at,
+            str(run.hosts),
+            str(run.failed),
+            str(run.findings),
         )
     _console().print(table)
     return EXIT_OK
@@ -140,22 +146,26 @@ def print_diff(diff: Diff, console: Console) -> None:
         )
     )
     for f in diff.new:
-        console.print(Text("+ new      " + _describe(f), style="red"))
+        console.print(Text(printable("+ new      " + _describe(f)), style="red"))
     for f in diff.resolved:
-        console.print(Text("- resolved " + _describe(f), style="green"))
+        console.print(Text(printable("- resolved " + _describe(f)), style="green"))
     # An annotation of lines above: the same place lost some findings and gained others.
     for change in diff.changed:
         was = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in change.before))
         now = ", ".join(sorted(f"{f.rule}:{f.severity}" for f in change.after))
         place = "/".join(x for x in (change.host, change.share, change.identity, change.path) if x)
-        console.print(Text(f"~ changed  {place}: {was} -> {now}", style="yellow"))
+        console.print(Text(printable(f"~ changed  {place}: {was} -> {now}"), style="yellow"))
     for regrade in diff.regraded:
         was, now = regrade.before.severity, regrade.after.severity
-        console.print(Text(f"! severity {was} -> {now}: " + _describe(regrade.after), style="yellow"))
+        console.print(
+            Text(printable(f"! severity {was} -> {now}: " + _describe(regrade.after)), style="yellow")
+        )
     for growth in diff.medical_grew:
         console.print(
             Text(
-                f"^ medical  {growth.host}/{growth.share} {growth.type}: {growth.before} -> {growth.after}",
+                printable(
+                    f"^ medical  {growth.host}/{growth.share} {growth.type}: {growth.before} -> {growth.after}"
+                ),
                 style="red",
             )
         )
@@ -227,9 +237,9 @@ def print_checks(found: list[Check], console: Console) -> None:
     """The checklist: PASS/FAIL per check and host, with each reason."""
     for check in found:
         mark = Text("PASS ", style="bold green") if check.passed else Text("FAIL ", style="bold red")
-        console.print(mark + Text(f"{check.host}: {check.name}"))
+        console.print(mark + Text(printable(f"{check.host}: {check.name}")))
         for reason in check.reasons:
-            console.print(Text(f"      - {reason}", style="red"))
+            console.print(Text(printable(f"      - {reason}"), style="red"))
 
 
 @click.command("device")

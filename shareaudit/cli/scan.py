@@ -41,6 +41,7 @@ from shareaudit.plan.identities import (
 )
 from shareaudit.plan.plan import AlertPlan, Bounds, DirectoryPlan, HistoryPlan, Outputs, Plan
 from shareaudit.plan.targets import TargetList, parse_targets
+from shareaudit.render.printable import printable
 from shareaudit.render.progress import LiveProgress
 from shareaudit.render.terminal import leftover_probes, print_summary
 
@@ -483,10 +484,11 @@ def report_outcome(outcome: Outcome, quiet: bool) -> None:
         )
         return
     for warning in outcome.warnings:
-        click.echo(f"shareaudit: WARNING: {warning}", err=True)
+        click.echo(f"shareaudit: WARNING: {printable(warning)}", err=True)
     for path in leftover_probes(outcome.result):  # something was left on a server
         click.echo(
-            f"shareaudit: WARNING: the write probe left a file behind; delete it by hand: {path}", err=True
+            f"shareaudit: WARNING: the write probe left a file behind; delete it by hand: {printable(path)}",
+            err=True,
         )
     if not quiet:
         # Not a terminal (cron mail, CI logs): a fixed width that fits the table instead of 80 columns.

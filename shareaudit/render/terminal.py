@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
+from shareaudit.render.printable import printable
 
 LEGEND = (
     "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  "
@@ -54,7 +55,7 @@ def hosts_table(result: ScanResult) -> Table:
             Text("ok", style="green") if host.error is None else Text(host.error_kind or "error", style="red")
         )
         shares = Text(str(len(host.shares))) if host.reachable else Text("-")
-        table.add_row(Text(_host_label(host)), status, *_posture_cells(host), shares)
+        table.add_row(Text(printable(_host_label(host))), status, *_posture_cells(host), shares)
     return table
 
 
@@ -95,12 +96,12 @@ def matrix_table(host: HostResult, labels: list[str]) -> Table:
     for label in labels:
         table.add_column(label, justify="center")
     for share in host.shares:
-        name = Text(share.name)
+        name = Text(printable(share.name))
         cells = []
         for label in labels:
             marks = access_marks(share.access.get(label), share)
             cells.append(Text(marks, style=_mark_style(marks, label)))
-        table.add_row(name, Text(share.type), *cells)
+        table.add_row(name, Text(printable(share.type)), *cells)
     return table
 
 
@@ -125,7 +126,9 @@ def print_summary(result: ScanResult, console: Console) -> None:
             for attempt in host.logons:
                 if not attempt.accepted:
                     console.print(
-                        Text(f"  {attempt.identity}: logon refused ({attempt.status})", style="red")
+                        Text(
+                            printable(f"  {attempt.identity}: logon refused ({attempt.status})"), style="red"
+                        )
                     )
                 elif attempt.route == "mapped_to_guest":
                     console.print(
@@ -146,7 +149,7 @@ def print_summary(result: ScanResult, console: Console) -> None:
         )
     for host in result.hosts:
         if host.error:
-            console.print(Text(f"{_host_label(host)}: {host.error}", style="red"))
+            console.print(Text(printable(f"{_host_label(host)}: {host.error}"), style="red"))
     failed = sum(1 for h in result.hosts if h.error)
     line = f"{len(result.hosts)} host(s) scanned, {failed} failed"
     if result.input_problems:
@@ -195,10 +198,10 @@ def findings_table(result: ScanResult, limit: int = WORST_SHOWN) -> Table:
     for finding in active[:limit]:
         table.add_row(
             Text(finding.severity, style=_SEVERITY_STYLES.get(finding.severity, "")),
-            Text(finding.host),
-            Text(finding.share or "-"),
-            Text(finding.identity or "-"),
-            Text(finding.title),
+            Text(printable(finding.host)),
+            Text(printable(finding.share or "-")),
+            Text(printable(finding.identity or "-")),
+            Text(printable(finding.title)),
         )
     return table
 
