@@ -55,10 +55,11 @@ def failing(findings: tuple[Finding, ...], fail_on: str | None) -> tuple[Finding
 
 
 def exit_code(result: ScanResult, fail_on: str | None) -> int:
-    """1 for findings at or above --fail-on, else 3 when a target failed or was skipped, else 0."""
+    """1 for findings at or above --fail-on, else 3 when a target failed or was skipped or a walk failed, else 0."""
     if failing(result.findings, fail_on):
         return EXIT_FINDINGS
-    incomplete = any(h.error for h in result.hosts) or result.input_problems
+    walks_failed = any(s.content and s.content.error for h in result.hosts for s in h.shares)
+    incomplete = any(h.error for h in result.hosts) or result.input_problems or walks_failed
     return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
 
 

@@ -17,7 +17,7 @@ import fnmatch
 import heapq
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from shareaudit.classify import (
@@ -37,6 +37,7 @@ from shareaudit.classify import (
     zip_tail_range,
 )
 from shareaudit.collect.walk import Entry, Lister
+from shareaudit.errors import CollectError
 from shareaudit.model import Confidence, Content, DirectorySummary, MedicalCount, StudyStore
 from shareaudit.redact import Redactor
 
@@ -263,9 +264,27 @@ class ShareCrawl:
         deadline = started + self.bounds.time_budget
         pending: list[tuple[str, int]] = [("", 0)]  # (directory, depth)
         walk = _WalkState()
+        try:
+            self._walk(pending, walk, deadline)
+        except CollectError as exc:
+            # The server went away part-way: what was walked is kept, the rest counts as not listed, and
+            # the share says why and how far it got, so a broken walk never reads as a clean one.
+            walk.unlisted_dirs += len(pending)
+            failure = (
+                f"the walk failed after {self.tally.entries} entries in {self.tally.dirs} folders "
+                f"({len(pending)} folders not listed): {exc}"
+            )
+            return replace(self._content(time.monotonic() - started, walk), truncated=True, error=failure)
+        if walk.stopped:
+            walk.unlisted_dirs += len(pending)
+        return self._content(time.monotonic() - started, walk)
+
+    def _walk(self, pending: list[tuple[str, int]], walk: _WalkState, deadline: float) -> None:
+        """Breadth first within the bounds; `pending` holds what is left when it stops or fails."""
         while pending and not walk.stopped:
             batch_size = max(1, self.bounds.in_flight * 2)
-            batch, pending = pending[:batch_size], pending[batch_size:]
+            batch = pending[:batch_size]
+            del pending[:batch_size]  # in place: what is left must be known if the walk fails
             depth_of = dict(batch)
             for listing in self.walker.list_directories([path for path, _ in batch]):
                 if listing.status is not None:
@@ -286,9 +305,6 @@ class ShareCrawl:
                 walk.stopped = True
         self._drain_sniffs()
         self._drain_zips()
-        if walk.stopped:
-            walk.unlisted_dirs += len(pending)
-        return self._content(time.monotonic() - started, walk)
 
     def _take(
         self,

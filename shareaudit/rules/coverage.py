@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shareaudit.model import ScanResult, Severity
-from shareaudit.rules.registry import Hit, scan_rule
+from shareaudit.rules.facts import UNPRIVILEGED, HostFacts, medical_files, medical_summary
+from shareaudit.rules.registry import Hit, host_rule, scan_rule
 
 # options key the CLI sets when a scan is interrupted: the targets never reached.
 UNSCANNED = "unscanned_targets"
@@ -40,3 +41,20 @@ def target_not_scanned(result: ScanResult) -> Iterator[Hit]:
                 "The scan was interrupted before this target was scanned.",
                 host_label=str(target),
             )
+
+
+@host_rule("walk-incomplete")
+def walk_incomplete(facts: HostFacts) -> Iterator[Hit]:
+    """A share's walk failed part-way (the server went away, stopped answering): what was walked is kept."""
+    for share in facts.disk_shares():
+        content = share.content
+        if content is None or not content.error:
+            continue
+        found = medical_files(content)
+        open_to_anyone = any(facts.can_read(share, label) for label in UNPRIVILEGED)
+        evidence = f"Walked as {content.crawled_as}: {content.error}."
+        if found:
+            evidence += (
+                f" Medical data found before it stopped: {medical_summary(content)} (the rest is unknown)."
+            )
+        yield Hit(Severity.HIGH if found or open_to_anyone else Severity.MEDIUM, evidence, share=share)

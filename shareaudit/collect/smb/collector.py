@@ -354,6 +354,9 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
         _log_walker(where, walker)
         sessions.drop(identity)  # a broken connection is not reused
         return Content(identity.label, 0, 0, 0, True, False, 0.0, error=str(exc))
+    if content.error:  # the walk failed part-way (kept in `content`): its connection is not reused
+        log.info("%s: %s", where, content.error)
+        sessions.drop(identity)
     log.info(
         "%s: walked %d entries (%d directories, %d refused; %d files, %d sniffed), %d medical%s in %.1f s",
         where,
