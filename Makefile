@@ -7,15 +7,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB := $(PY) tests/lab/lab.py
 DC := $(PY) tests/lab/dc.py
+DICOMLAB := $(PY) tests/lab/dicomlab.py
 # Debian packages the lab and the tests need (only the missing ones are installed).
 # chromium: the HTML report is opened in headless Chromium by the tests (tests/chromium.py).
 APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
 # The lab's AD DC (tests/lab/dc.py) and Kerberos: samba-ad-dc, winbind, krb5-user (kinit), openssl (the
 # lab CA), util-linux (unshare); gssapi is built from source against libkrb5-dev.
 APT_PACKAGES += samba-ad-dc samba-ad-provision winbind krb5-user python3-samba openssl util-linux libkrb5-dev gcc libc6-dev python3-dev
+# The DICOM lab (tests/lab/dicomlab.py): Orthanc run by hand (never its systemd service), DCMTK's tools for
+# the remediation checks; gcc (above) builds the lab's bind-address shim.
+APT_PACKAGES += orthanc dcmtk
 DEMO_OUT := demo-output
 
-.PHONY: demo test check lab-up lab-down dc-up dc-down deps venv clean
+.PHONY: demo test check lab-up lab-down dc-up dc-down dicomlab-up dicomlab-down deps venv clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -41,13 +45,21 @@ lab-down:
 dc-up: deps venv
 	$(DC) up
 
+dicomlab-up: deps venv
+	$(DICOMLAB) up
+
+dicomlab-down:
+	@if [ -x $(PY) ]; then $(DICOMLAB) down; fi
+
 dc-down:
 	@if [ -x $(PY) ]; then $(DC) down; fi
 
-demo: lab-up
+# The DICOM lab puts an open PACS on labnas (127.0.0.11:11112) and a hardened one on labfs (127.0.0.12:4242,
+# AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too).
+demo: lab-up dicomlab-up
 	mkdir -p $(DEMO_OUT)
 	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.16 \
-		-u labaudit -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
+		-u labaudit --dicom-ae HARDPACS -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
 	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 
 # Static checks: style, formatting and strict typing of the package.
@@ -64,7 +76,8 @@ test: deps venv
 	$(VENV)/bin/pytest || status=$$?; \
 	$(LAB) down; \
 	$(DC) down; \
+	$(DICOMLAB) down; \
 	exit $$status
 
-clean: lab-down dc-down
+clean: lab-down dc-down dicomlab-down
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -254,6 +254,84 @@ class DirectorySummary:
     bytes: int
 
 
+class SignKind(StrEnum):
+    """A sign that someone is already in (classify/intrusion.py)."""
+
+    COIN_MINER = "coin_miner"  # a miner binary by name, or a config whose head holds pool/wallet keys
+    DROPPED_EXECUTABLE = "dropped_executable"  # a script or binary at the root or in an upload/drop folder
+    WEB_SHELL = "web_shell"  # a server-side script whose head runs what a request sends
+    RANSOM_NOTE = "ransom_note"  # a file named like a ransom note
+    ENCRYPTION_SWEEP = "encryption_sweep"  # most files of a directory renamed to one unusual extension
+    COERCION_FILE = "coercion_file"  # .scf/.url/.lnk/desktop.ini/... whose icon or target is a UNC path
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    """One sign of intrusion: where it is and why it matched. Never the file's content."""
+
+    kind: SignKind
+    path: str  # share-relative, redacted: the file, or for an encryption sweep its directory
+    directory: str  # share-relative, redacted ("" is the share root)
+    drop: bool  # the directory is the share root or an upload/drop folder (where nobody should run anything)
+    why: str  # what matched, in shareaudit's words
+    size: int = 0
+    mtime: str | None = None  # ISO time of the file (a sweep: of its newest renamed file)
+    target: str | None = None  # coercion_file: the host its UNC path points to
+    extension: str | None = None  # encryption_sweep: the shared extension
+    files: int = 0  # encryption_sweep: files with that extension in the directory
+
+
+class SecretKind(StrEnum):
+    """What kind of secret a credential file holds."""
+
+    PASSWORD = "password"
+    PRIVATE_KEY = "private_key"
+    PASSWORD_DATABASE = "password_database"  # a KeePass database: every password behind one master key
+    TOKEN = "token"  # an access token, API secret or secret key
+
+
+class CredentialKind(StrEnum):
+    """What a file holding credentials is (classify/credentials.py)."""
+
+    SCAN_TO_FOLDER = "scan_to_folder"  # printer/scanner scan-to-folder settings or address book export
+    UNATTEND = "unattend"  # Windows answer file
+    WEB_CONFIG = "web_config"  # ASP.NET web.config (connection strings)
+    GROUP_POLICY = "group_policy"  # Group Policy Preferences XML (cpassword: decryptable by anyone)
+    KEEPASS = "keepass"
+    PRIVATE_KEY = "private_key"
+    ENV = "env"  # .env file
+    GIT_CREDENTIALS = "git_credentials"
+    NETRC = "netrc"
+    SMB_CONF = "smb_conf"
+    CREDENTIALS = "credentials"  # a file named credentials (smbclient -A, AWS, ...)
+    CONFIG = "config"  # another configuration file with a password in it
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSeen:
+    """One secret found in a file, proven without being repeated: its kind, account and keyed fingerprint."""
+
+    kind: SecretKind
+    field: str  # where the file keeps it (a key or element name: password, SmbLoginPasswd, PEM block, ...)
+    account: str | None = None  # the account it belongs to, when the file says so (redacted if personal)
+    # "[secret:<12 hex>]": HMAC-SHA256 with the installation's redaction key over the secret's SHA-256;
+    # the same secret has the same fingerprint in every run of one installation. Null: seen by name only.
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialFile:
+    """A file readable by the walking identity that holds credentials. The secret itself is never kept."""
+
+    path: str  # share-relative, redacted
+    kind: CredentialKind
+    why: str  # what matched, in shareaudit's words
+    size: int = 0
+    mtime: str | None = None
+    secrets: tuple[SecretSeen, ...] = ()  # at most 8 per file
+    secrets_found: int = 0  # secrets seen in the file's head
+
+
 @dataclass(frozen=True, slots=True)
 class Content:
     """What a bounded walk of a share found, as the identity that walked it. Nothing read is kept."""
@@ -276,6 +354,10 @@ class Content:
     oldest: str | None = None
     directories: tuple[DirectorySummary, ...] = ()
     error: str | None = None  # why the walk stopped early, if it failed
+    intrusion: tuple[Sign, ...] = ()  # signs that someone is already in; at most 20 kept per kind
+    intrusion_counts: dict[str, int] = field(default_factory=dict)  # sign kind -> signs found (kept or not)
+    credentials: tuple[CredentialFile, ...] = ()  # files holding credentials; at most 50 kept
+    credentials_found: int = 0  # credential files found (kept or not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +392,89 @@ class Logon:
     status: str | None = None
 
 
+# --- other doors than SMB: services ---------------------------------------------------------------------------
+# SMB's facts are the HostResult's own fields (posture, shares, ...); every other protocol a scan looks at adds
+# a `Service` per port it tried, with its protocol's facts object beside the others (`dicom`; FTP and NFS later).
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationAttempt:
+    """One A-ASSOCIATE-RQ: which called AE title was tried, from which (random) calling AE, and the answer."""
+
+    called_ae: str
+    calling_ae: str  # random per port and run: an AE title the server cannot know
+    random_called: bool  # the called AE title was random too (does the server check its own name?)
+    tls: bool
+    outcome: str  # accepted | rejected | aborted
+    reason: str | None = None  # the A-ASSOCIATE-RJ reason ("called AE title not recognised") or the abort
+
+
+@dataclass(frozen=True, slots=True)
+class StudyReach:
+    """What a study-level C-FIND answered: counted, never copied (no patient name or ID is asked or kept)."""
+
+    outcome: str  # answered | refused | not_offered | failed
+    studies: int = 0  # distinct studies answered, at most the bound
+    truncated: bool = False  # counting stopped at the bound (--dicom-max-studies): a lower bound
+    series: int | None = None  # NumberOfStudyRelatedSeries summed; null when the server did not say
+    instances: int | None = None  # NumberOfStudyRelatedInstances summed; null when the server did not say
+    modalities: dict[str, int] = field(default_factory=dict)  # modality -> studies holding it
+    earliest: str | None = None  # ISO date of the oldest StudyDate answered
+    latest: str | None = None
+    status: str | None = None  # the final DIMSE status, hex
+    note: str | None = None  # why it was refused or failed
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveProbe:
+    """Whether a C-GET or C-MOVE would be carried out for an unknown AE, decided without retrieving anything.
+
+    C-GET is asked with no storage presentation context, so the server has no way to send an image back;
+    C-MOVE names a random destination AE title that no server can know. See docs/design.md.
+    """
+
+    service: str  # get | move
+    outcome: str  # accepted | refused | destination_unknown | undetermined | not_offered | not_tried
+    study: str = "none"  # seen: a study the C-FIND answered (UID not kept) | none: a UID matching nothing
+    status: str | None = None  # the DIMSE status, hex
+    sub_operations: int = 0  # completed + failed + warning + remaining: what the server set out to send
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DicomFacts:
+    """One DICOM port's posture: who may associate, what it answers, whether it would send images away."""
+
+    transport: str  # plain | tls
+    tls_version: str | None = None
+    tls_handshake_refused: bool = False  # the TLS server refused our handshake (wants a client certificate?)
+    any_calling_ae: bool | None = None  # an association from a random calling AE title was accepted
+    any_called_ae: bool | None = None  # ... addressed to a random called AE title
+    called_ae: str | None = None  # the called AE title the association was accepted with
+    server_ae: str | None = None  # the AE title the server names itself in C-FIND answers (RetrieveAETitle)
+    implementation_class_uid: str | None = None  # from the A-ASSOCIATE-AC
+    implementation_version: str | None = None
+    echo: bool | None = None  # C-ECHO answered success on the accepted association
+    contexts: dict[str, bool] = field(default_factory=dict)  # verification|find|move|get|store -> accepted
+    query: StudyReach | None = None  # null: no association was accepted, nothing was asked
+    get: RetrieveProbe | None = None
+    move: RetrieveProbe | None = None
+    attempts: tuple[AssociationAttempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One protocol on one port of a host, other than SMB: reached or not, and its protocol's facts."""
+
+    protocol: str  # dicom (smb: only when SMB was absent on a host where another protocol answered)
+    port: int
+    reachable: bool  # a server of this protocol answered
+    error: str | None = None  # one line: why nothing (or not everything) was learned
+    error_kind: str | None = None  # errors.FailureKind
+    elapsed_s: float = 0.0
+    dicom: DicomFacts | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class HostResult:
     """Everything gathered about one target; `error` says why it is incomplete."""
@@ -326,6 +491,7 @@ class HostResult:
     logons: tuple[Logon, ...] = ()
     elapsed_s: float = 0.0
     exposures: tuple[Exposure, ...] = ()  # derived from ACLs and directory groups, never measured
+    services: tuple[Service, ...] = ()  # other protocols than SMB, one entry per port tried
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +528,15 @@ class GroupMembership:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSignal:
+    """One reason an account looks like a device/service account: what matched, and what it counts."""
+
+    reason: str  # one of DirectoryAccount.reasons (shareaudit.ad.devices.REASONS)
+    points: int  # 3 strong, 2 medium, 1 weak
+    detail: str  # what matched, e.g. 'name: "svc-" prefix, word "backup"'
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryAccount:
     """A user account read from the directory: a candidate device account, or an identity of the scan."""
 
@@ -370,12 +545,22 @@ class DirectoryAccount:
     dn: str
     enabled: bool
     description: str = ""
-    device: bool = False  # looks like a device/service account
-    reasons: tuple[str, ...] = ()  # name, description, group, spn, password_never_expires, named
+    device: bool = False  # looks like a device/service account (a candidate: score 3 or more)
+    reasons: tuple[str, ...] = ()  # the codes of `signals`, in shareaudit.ad.devices.REASONS order
     spns: tuple[str, ...] = ()
     password_never_expires: bool = False
     groups: tuple[GroupMembership, ...] = ()  # transitive, with the primary group
     identity: str | None = None  # the label of the scan identity that is this account
+    signals: tuple[AccountSignal, ...] = ()  # the reasons with what matched and their points
+    score: int = 0  # the points that count (a person-looking account: strong signals only)
+    person: bool = False  # has a given name, a surname and a mail address
+    managed: str | None = None  # "gmsa" (msDS-GroupManagedServiceAccount), "msa" (msDS-ManagedServiceAccount)
+    rc4: bool = False  # Kerberos may use RC4 with it: msDS-SupportedEncryptionTypes absent, 0, or with 0x4
+    encryption_types: int | None = None  # msDS-SupportedEncryptionTypes as read
+    last_logon: str | None = None  # ISO 8601 UTC, the later of lastLogonTimestamp and lastLogon; None: never
+    logon_count: int | None = None  # logonCount (kept per DC)
+    password_last_set: str | None = None  # ISO 8601 UTC; None: never set, or must change at next logon
+    workstations: tuple[str, ...] = ()  # userWorkstations: the only computers it may log on from
 
 
 @dataclass(frozen=True, slots=True)

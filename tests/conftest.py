@@ -1,8 +1,9 @@
 """Test fixtures: the loopback Samba lab, started once per test session and reused when already up.
 
-Every test that uses the `lab` fixture is marked `lab`, and every test that uses the `dc` fixture is
-marked `dc` and `lab`: `pytest -m "not lab"` runs what needs no server (tests/unit/test_markers.py
-checks it). Lab tests get clean Samba RPC workers (tests/labrpc.py).
+Every test that uses the `lab` fixture is marked `lab`, every test that uses the `dc` fixture `dc` and
+`lab`, and every test that uses the `dicomlab` fixture (tests/lab/dicomlab.py) `dicom` and `lab`:
+`pytest -m "not lab"` runs what needs no server (tests/unit/test_markers.py checks it). Lab tests get
+clean Samba RPC workers (tests/labrpc.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests" / "lab"))
 import labrpc  # noqa: E402  (needs tests/lab on the path)
 
 # Fixtures that start a server, and the markers their users get (`dc` users also get `lab`).
-SERVER_MARKERS = {"lab": ("lab",), "dc": ("dc", "lab")}
+SERVER_MARKERS = {"lab": ("lab",), "dc": ("dc", "lab"), "dicomlab": ("dicom", "lab")}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -67,6 +68,18 @@ def dc() -> Iterator[None]:
     proc = subprocess.run([sys.executable, str(DC_SCRIPT), "up"], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"the AD DC did not come up:\n{proc.stdout}\n{proc.stderr}")
+    yield
+
+
+DICOMLAB_SCRIPT = ROOT / "tests" / "lab" / "dicomlab.py"
+
+
+@pytest.fixture(scope="session")
+def dicomlab() -> Iterator[None]:
+    """Bring the DICOM lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
+    proc = subprocess.run([sys.executable, str(DICOMLAB_SCRIPT), "up"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"the DICOM lab did not come up:\n{proc.stdout}\n{proc.stderr}")
     yield
 
 

@@ -68,15 +68,48 @@ def test_discovery_finds_exactly_the_device_accounts_with_reasons(
     assert {name: frozenset(a["reasons"]) for name, a in devices.items()} == dcdata.DEVICE_ACCOUNTS
     assert {name for name, a in devices.items() if not a["enabled"]} == dcdata.DISABLED & set(devices)
     assert devices["copier-old"]["enabled"] is False
+    for name, account in devices.items():  # the reasons a reviewer reads: what matched, and the points
+        assert [s["reason"] for s in account["signals"]] == account["reasons"], name
+        assert account["score"] == sum(s["points"] for s in account["signals"]) >= 3, name
+    assert devices["svc-backup"]["signals"][0]["detail"] == 'name: "svc-" prefix, word "backup"'
     table = discovered[0].out
     assert "copier-old" in table and "DISABLED" in table
-    assert "mscanlon" not in table  # "scan" inside a surname is not a device
+    for look_alike in dcdata.NOT_SERVICE_ACCOUNTS:  # people, and an account with a weak signal only
+        assert look_alike not in devices and look_alike not in table, look_alike
+    assert "Scanlon" not in table and "Backup contact" not in table
+
+
+def test_discovery_decodes_what_makes_a_service_account(discovered: tuple[Run, dict[str, Any]]) -> None:
+    devices = {a["name"]: a for a in discovered[1]["accounts"] if a["device"]}
+    managed = {m.account: m.kind for m in dcdata.MANAGED}
+    assert {name: a["managed"] for name, a in devices.items() if a["managed"]} == managed
+    kerberoastable = {name for name, a in devices.items() if a["spns"] and a["rc4"] and not a["managed"]}
+    assert kerberoastable == dcdata.KERBEROASTABLE
+    assert (devices["svc-intranet"]["rc4"], devices["svc-intranet"]["encryption_types"]) == (False, 0x18)
+    assert (devices["svc-print"]["rc4"], devices["svc-print"]["encryption_types"]) == (True, None)
+    assert (devices["sql-pacs"]["rc4"], devices["sql-pacs"]["encryption_types"]) == (True, 0x1C)
+    assert devices["pacs-export"]["password_last_set"].startswith(dcdata.OLD_PASSWORD)
+    never = {name for name, a in devices.items() if a["last_logon"] is None}
+    assert never == {"scan-er", "gmsa-backup$", "msa-spooler$"}
+    assert devices["mfp-ward3"]["workstations"] == ["MFPWARD3"]
+    assert "SPN + RC4: Kerberoastable" in discovered[0].out
 
 
 def test_named_account_becomes_a_candidate(tmp_path: Path) -> None:
     _, directory = _discover(tmp_path, "--device-account", "bob")
     bob = next(a for a in directory["accounts"] if a["name"] == "bob")
     assert bob["device"] is True and bob["reasons"] == ["named"]
+    assert bob["person"] is True
+
+
+def test_service_pattern_adds_a_naming_convention(tmp_path: Path) -> None:
+    _, directory = _discover(tmp_path, "--service-pattern", "training")
+    found = {a["name"]: a for a in directory["accounts"] if a["device"]}
+    assert set(found) == set(dcdata.DEVICE_ACCOUNTS) | {"training01"}
+    assert found["training01"]["reasons"] == ["name", "never_logged_on"]
+    assert found["training01"]["signals"][0]["detail"] == 'name: word "training"'
+    bad = shareaudit("discover", *LDAP, "--ldap-user", AUDITOR, "--service-pattern", "-", env=_env())
+    assert bad.code == 2 and "--service-pattern" in _one_line_error(bad)
 
 
 def _groups(directory: dict[str, Any], account: str) -> dict[str, list[str]]:
@@ -94,12 +127,12 @@ def test_nested_groups_match_the_seeded_structure(discovered: tuple[Run, dict[st
         "Domain Users": ["Domain Users"],
         "BUILTIN\\Users": ["Domain Users", "BUILTIN\\Users"],
     }
-    printer = next(a for a in directory["accounts"] if a["name"] == "svc-print")
-    privileged = {g["name"]: g["path"] for g in printer["groups"] if g["privileged"]}
-    assert privileged == {
-        "Domain Admins": ["PrintAdmins", "Domain Admins"],
-        "BUILTIN\\Administrators": ["PrintAdmins", "Domain Admins", "BUILTIN\\Administrators"],
+    privileged = {
+        a["name"]: {g["name"]: tuple(g["path"]) for g in a["groups"] if g["privileged"]}
+        for a in directory["accounts"]
+        if a["device"] and any(g["privileged"] for g in a["groups"])
     }
+    assert privileged == dcdata.PRIVILEGED  # svc-print, svc-backup through two nested groups, the gMSA
     assert _groups(directory, "dev4250")["All Staff"] == ["Print Devices", "Device Accounts", "All Staff"]
 
 
@@ -228,6 +261,42 @@ def test_exposure_needs_no_password(tmp_path: Path, dc_scan: tuple[Run, dict[str
     assert alone[("dev4250", "scans")] == (True, False, False, False, False)  # never measured: no password
 
 
+def test_privileged_service_accounts(dc_scan: tuple[Run, dict[str, Any]]) -> None:
+    result = dc_scan[1]
+    privileged = {f["identity"]: f for f in result["findings"] if f["rule"] == "device-account-privileged"}
+    assert set(privileged) == set(dcdata.PRIVILEGED)
+    backup = privileged["svc-backup"]
+    assert backup["severity"] == "critical" and backup["host"] == dcdata.DNS_DOMAIN
+    assert (
+        "svc-backup is in NAS Backup, which is in Server Admins, which is in Domain Admins"
+        in backup["evidence"]
+    )
+    assert "It may log on from any computer" in backup["evidence"]
+    assert all(backup["remediation"][p] for p in ("windows", "samba", "synology", "qnap", "truenas"))
+    assert any("New-ADServiceAccount" in step for step in backup["remediation"]["windows"])
+    assert (
+        privileged["gmsa-backup$"]["severity"] == "high"
+    )  # a managed password: not in a device, not crackable
+    printer = privileged["svc-print"]
+    assert printer["severity"] == "critical" and "Kerberoastable" in printer["evidence"]
+    # svc-print is also the scan identity "printer": the finding says what it was measured to reach.
+    disk = [s for s in result["hosts"][0]["shares"] if s["type"] == "disk"]
+    reads, writes = (
+        sum(
+            1
+            for s in disk
+            if s["access"]["printer"][right] and s["access"]["printer"]["basis"].get(right) != "uncertain"
+        )
+        for right in ("read", "write")
+    )
+    assert reads > 0
+    assert (
+        f"It is the scan identity 'printer': measured, it reads {reads} and writes {writes} disk shares on 1 host."
+        in printer["evidence"]
+    )
+    assert "scan identity" not in backup["evidence"]
+
+
 def test_directory_findings(tmp_path: Path, dc_scan: tuple[Run, dict[str, Any]]) -> None:
     findings = {(f["rule"], f["identity"], f["share"]) for f in dc_scan[1]["findings"]}
     assert ("device-account-medical-path", "svc-scan", "radiology") in findings
@@ -314,6 +383,23 @@ def test_untrusted_certificate(tmp_path: Path) -> None:
         env=_env(),
     )
     assert insecure.code == 0, insecure.text
+
+
+def test_certificate_for_another_name_is_one_clear_line(tmp_path: Path) -> None:
+    # The lab's certificate names labdc.lab.test and 127.0.0.20 (tests/lab/dc.py make_tls), so connecting
+    # by the address works; the same address in its IPv4-mapped IPv6 form reaches the same DC, and the
+    # certificate does not name it: the mismatch a client sees when it connects by an unnamed address.
+    for url in (f"ldaps://[::ffff:{dcdata.ADDRESS}]", f"ldap://[::ffff:{dcdata.ADDRESS}]"):
+        run = shareaudit(
+            "discover", "--ldap-url", url, "--ldap-ca-file", CA, "--ldap-user", AUDITOR, env=_env()
+        )
+        assert run.code == 2, run.text
+        line = _one_line_error(run)
+        assert (
+            f"the certificate is for {dcdata.HOSTNAME} and {dcdata.ADDRESS}, not ::ffff:{dcdata.ADDRESS}: "
+            "connect by one of those names"
+        ) in line, line
+        assert "subjectAltName" not in line and "serialNumber" not in line
 
 
 def test_scan_with_unreachable_dc_scans_nothing(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from chromium import Chromium
 from clirun import Run, shareaudit
 from labdata import LABACL, LABFS, LABNAS, PASSWORDS, UNUSED_ADDRESSES
 
-pytestmark = pytest.mark.usefixtures("lab")
+pytestmark = pytest.mark.usefixtures("lab", "dicomlab")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -74,6 +74,19 @@ PLANTED = {
     ("no-lockout-policy", ACL, None, None): "medium",
     ("weak-password-policy", NAS, None, None): "low",
     ("weak-password-policy", ACL, None, None): "low",
+    # The DICOM lab's open Orthanc on labnas (tests/lab/dicomlab.py); the hardened one on labfs has none.
+    ("dicom-open-query", NAS, None, None): "critical",
+    ("dicom-open-retrieve", NAS, None, None): "critical",
+    ("dicom-any-ae", NAS, None, None): "high",
+    ("dicom-no-tls", NAS, None, None): "medium",
+    # Signs of intrusion in the guest-writable scans share and scan-to-folder passwords in print$
+    # (populate.plant_intrusion / plant_address_book; tests/test_intrusion_lab.py checks them one by one).
+    ("intrusion-coin-miner", NAS, "scans", None): "high",
+    ("intrusion-dropped-executable", NAS, "scans", None): "high",
+    ("intrusion-ransom-note", NAS, "scans", None): "critical",
+    ("intrusion-encryption-sweep", NAS, "scans", None): "critical",
+    ("intrusion-coercion-file", NAS, "scans", None): "high",
+    ("credentials-readable", NAS, "print$", "anonymous"): "critical",  # labscan's password, read as anonymous
 }
 # Rules that must not fire on a host where the lab does not plant them.
 ABSENT = {
@@ -155,6 +168,10 @@ def test_findings_are_complete_and_ordered(lab_scan: tuple[Run, Path]) -> None:
     assert len({f["id"] for f in findings}) == len(findings)
     for finding in findings:
         assert finding["title"] and finding["evidence"] and finding["why"]
+        if finding["rule"].startswith("dicom-"):  # written for PACS products; the lab's is Orthanc
+            assert finding["platform"] == "orthanc"
+            assert set(finding["remediation"]) == {"orthanc", "dcm4chee", "conquest", "generic"}
+            continue
         assert finding["platform"] == "samba"  # every lab server is Samba (NTLM version 6.1 build 0)
         assert set(finding["remediation"]) == {"windows", "samba", "synology", "qnap", "truenas"}
 

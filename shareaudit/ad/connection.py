@@ -5,11 +5,17 @@ or `ldap://` upgraded with StartTLS (RFC 4511 4.14). A simple bind in clear text
 to anyone on the path, and a DC with `ldap server require strong auth` (Samba's default) refuses it
 anyway. ldap3 exceptions and bind results become the project's errors here: InputError for what the
 user must fix (credentials, certificate trust, URL), CollectError for a DC that cannot be reached.
+
+The certificate's names are checked here, not by ldap3: ldap3 2.9 reports a mismatch as the whole
+certificate in one string ("certificate {...} doesn't match any name in [...]"), and on Python 3.12+
+(no ssl.match_hostname) it falls back to a backport that ignores IP addresses in subjectAltName. Here a
+mismatch is one line that says what the certificate is for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,7 +55,7 @@ class Endpoint:
     tls: str  # "ldaps" | "starttls"
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 def parse_ldap_url(url: str) -> Endpoint:
@@ -115,10 +121,93 @@ class Entry:
         return int(value) if value is not None and value.lstrip("-").isdigit() else None
 
 
-def _tls(settings: LdapSettings) -> Tls:
+def certificate_names(certificate: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The names a certificate (ssl's getpeercert() form) is for: ("DNS", name) and ("IP Address", ip).
+
+    The subject's commonName counts only when subjectAltName has no DNS name (RFC 6125 6.4.4).
+    """
+    alternative = tuple(
+        (str(kind), str(value).strip())
+        for kind, value in certificate.get("subjectAltName", ())
+        if kind in ("DNS", "IP Address")
+    )
+    if any(kind == "DNS" for kind, _ in alternative):
+        return alternative
+    common = tuple(
+        ("DNS", str(value))
+        for rdn in certificate.get("subject", ())
+        for key, value in rdn
+        if key == "commonName"
+    )
+    return common + alternative
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _dns_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern == host:
+        return True
+    # One wildcard, as the whole leftmost label, standing for exactly one label (RFC 6125 6.4.3).
+    first, _, rest = pattern.partition(".")
+    head, _, tail = host.partition(".")
+    return first == "*" and bool(rest) and "." in rest and bool(head) and tail == rest
+
+
+def names_host(names: Sequence[tuple[str, str]], host: str) -> bool:
+    """The certificate is for this host: an address matches an IP Address entry, a name a DNS entry."""
+    address = _address(host)
+    if address is not None:
+        return any(kind == "IP Address" and _address(value) == address for kind, value in names)
+    return any(kind == "DNS" and _dns_matches(value, host) for kind, value in names)
+
+
+def name_mismatch(endpoint: Endpoint, names: Sequence[tuple[str, str]]) -> InputError:
+    """One line: what the certificate is for, what was connected to, and how to connect instead."""
+    shown = [value for _, value in names]
+    listed = (
+        "no name at all"
+        if not shown
+        else shown[0]
+        if len(shown) == 1
+        else ", ".join(shown[:-1]) + " and " + shown[-1]
+    )
+    what = "the address" if _address(endpoint.host) is not None else endpoint.host
+    advice = "connect by that name" if len(shown) == 1 else "connect by one of those names"
+    return InputError(
+        f"TLS with {endpoint}: the certificate is for {listed}, not {endpoint.host}: {advice} "
+        f"or have the DC present a certificate that names {what}"
+    )
+
+
+class _CheckedTls(Tls):  # type: ignore[misc]  # ldap3 has no type information
+    """ldap3's Tls, with the certificate's names checked here (see the module's docstring)."""
+
+    def __init__(self, host: str, **options: Any) -> None:
+        # "*" switches ldap3's own name check off; the check in wrap_socket replaces it.
+        super().__init__(valid_names=["*"], **options)
+        self.host = host
+        self.mismatch: tuple[tuple[str, str], ...] | None = None
+
+    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
+        super().wrap_socket(connection, do_handshake)
+        if do_handshake and self.validate != ssl.CERT_NONE:
+            names = certificate_names(connection.socket.getpeercert() or {})
+            if not names_host(names, self.host):
+                self.mismatch = names
+                raise ldap_errors.LDAPCertificateError(f"the certificate does not name {self.host}")
+
+
+def _tls(settings: LdapSettings, host: str) -> _CheckedTls:
     if settings.ca_file is not None and not settings.ca_file.is_file():
         raise InputError(f"--ldap-ca-file {settings.ca_file}: no such file")
-    return Tls(
+    return _CheckedTls(
+        host,
         validate=ssl.CERT_REQUIRED if settings.verify else ssl.CERT_NONE,
         ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
     )
@@ -198,11 +287,12 @@ class DirectoryConnection:
             raise InputError(f"--ldap-auth must be one of {', '.join(AUTH_METHODS)}")
         if settings.auth in ("simple", "ntlm") and (not settings.user or settings.secret is None):
             raise InputError(f"--ldap-auth {settings.auth} needs a user (--ldap-user) and a password")
+        self._tls = _tls(settings, self.endpoint.host)
         server = Server(
             self.endpoint.host,
             port=self.endpoint.port,
             use_ssl=self.endpoint.tls == "ldaps",
-            tls=_tls(settings),
+            tls=self._tls,
             get_info=NONE,  # no schema download: attributes are decoded here, by name
             connect_timeout=settings.timeout,
         )
@@ -217,6 +307,8 @@ class DirectoryConnection:
             self._open()
         except (ldap_errors.LDAPException, OSError) as exc:
             self.close()
+            if self._tls.mismatch is not None:  # ldap3 wraps the check's exception in its own, as text
+                raise name_mismatch(self.endpoint, self._tls.mismatch) from None
             raise _translate(exc, self.endpoint) from exc
         except _GSS_ERRORS as exc:
             self.close()

@@ -5,6 +5,10 @@ account's token, transitively, with the primary group and BUILTIN groups) is the
 SIDs an account holds; walking memberOf from the account (and its primary group) explains *how*, as a
 chain of group names. Members of device groups are found with LDAP_MATCHING_RULE_IN_CHAIN
 (1.2.840.113556.1.4.1941, [MS-ADTS] 3.1.1.3.4.4.3) rather than by expanding every user.
+
+Accounts are users (objectCategory person) and managed service accounts (msDS-ManagedServiceAccount,
+msDS-GroupManagedServiceAccount: subclasses of computer, with their own objectCategory); each is
+judged by `shareaudit.ad.devices` from what is decoded here.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from ldap3.utils.conv import escape_filter_chars
@@ -24,8 +29,11 @@ from shareaudit.ad.devices import (
     FIRST_ORDINARY_RID,
     UF_ACCOUNTDISABLE,
     UF_DONT_EXPIRE_PASSWD,
-    device_reasons,
+    AccountFacts,
+    ServiceRules,
     has_device_word,
+    judge,
+    rc4_allowed,
 )
 from shareaudit.model import Directory, DirectoryAccount, DirectoryComputer, GroupMembership, PublishedPrinter
 from shareaudit.plan.targets import DEFAULT_PORT, Target
@@ -45,16 +53,33 @@ PRIVILEGED_BUILTIN = frozenset(
     }
 )
 _SID_BATCH = 50
-_USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
+_USER_FILTER = (
+    "(|(&(objectCategory=person)(objectClass=user))"
+    "(objectClass=msDS-ManagedServiceAccount)(objectClass=msDS-GroupManagedServiceAccount))"
+)
 _USER_ATTRIBUTES = (
     "sAMAccountName",
     "objectSid",
+    "objectClass",
     "description",
     "userAccountControl",
     "servicePrincipalName",
     "memberOf",
     "primaryGroupID",
+    "givenName",
+    "sn",
+    "mail",
+    "lastLogonTimestamp",
+    "lastLogon",
+    "logonCount",
+    "pwdLastSet",
+    "userWorkstations",
+    "msDS-SupportedEncryptionTypes",
 )
+_MANAGED_CLASSES = {"msds-groupmanagedserviceaccount": "gmsa", "msds-managedserviceaccount": "msa"}
+# [MS-DTYP] 2.3.3 FILETIME: 100 ns intervals since 1601-01-01 UTC. 0 and the largest value mean "never".
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_FILETIME_NEVER = 0x7FFFFFFFFFFFFFFF
 # [MS-DNSP] 2.2.2.1.1 record types read here.
 _DNS_TYPE_A = 1
 _DNS_TYPE_AAAA = 28
@@ -82,6 +107,23 @@ def address_from_dns_record(data: bytes) -> str | None:
     if kind == _DNS_TYPE_AAAA and len(payload) == 16:
         return str(ipaddress.IPv6Address(payload))
     return None
+
+
+def datetime_from_filetime(value: int | None) -> datetime | None:
+    """A FILETIME attribute (lastLogonTimestamp, pwdLastSet) as a UTC time; None for absent, 0 or never."""
+    if value is None or value <= 0 or value >= _FILETIME_NEVER:
+        return None
+    return _FILETIME_EPOCH + timedelta(microseconds=value // 10)
+
+
+def managed_kind(object_classes: Iterable[str]) -> str | None:
+    """The kind of managed service account ("gmsa", "msa") that objectClass values name, else None."""
+    kinds = {_MANAGED_CLASSES.get(c.lower()) for c in object_classes}
+    return "gmsa" if "gmsa" in kinds else "msa" if "msa" in kinds else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
 
 
 def is_privileged(sid: str) -> bool:
@@ -246,14 +288,15 @@ class DirectoryReader:
         ]
         return tuple(sorted(found, key=lambda p: (p.server, p.name.lower())))
 
-    def device_group_members(self) -> set[str]:
-        """DNs of the users inside any device group (Scanners, Print Devices, ...), however deeply nested."""
-        members: set[str] = set()
-        for dn, group in self.groups().items():
+    def device_group_members(self) -> dict[str, str]:
+        """DN -> device group name, for the accounts inside any device group (Scanners, ...), however nested."""
+        members: dict[str, str] = {}
+        for dn, group in sorted(self.groups().items(), key=lambda item: item[1].name.lower()):
             if not has_device_word(group.name):
                 continue
             chain = f"(&{_USER_FILTER}(memberOf:{IN_CHAIN}:={escape_filter_chars(dn)}))"
-            members.update(_norm(entry.dn) for entry in self.connection.search(self.base, chain, ["cn"]))
+            for entry in self.connection.search(self.base, chain, ["cn"]):
+                members.setdefault(_norm(entry.dn), group.name)
         return members
 
     def memberships(self, entry: Entry, domain_sid: str) -> tuple[GroupMembership, ...]:
@@ -292,9 +335,16 @@ class DirectoryReader:
         return {sid_from_bytes(bytes(value)) for value in entry.raw("tokenGroups")} if entry else set()
 
     def accounts(
-        self, domain_sid: str, named: Iterable[str], identities: Mapping[str, str]
+        self,
+        domain_sid: str,
+        named: Iterable[str],
+        identities: Mapping[str, str],
+        rules: ServiceRules | None = None,
+        now: datetime | None = None,
     ) -> tuple[DirectoryAccount, ...]:
         """Candidate device/service accounts, and the accounts of the scan's identities (label -> user)."""
+        rules = rules or ServiceRules()
+        now = now or datetime.now(UTC)
         named_lower = {n.lower() for n in named}
         by_user = {user.lower(): label for label, user in identities.items()}
         in_device_groups = self.device_group_members()
@@ -305,21 +355,46 @@ class DirectoryReader:
                 continue
             sid = sid_from_bytes(entry.raw("objectSid")[0])
             domain = domain_of(sid)
-            ordinary = domain is not None and domain[1] >= FIRST_ORDINARY_RID
             control = entry.integer("userAccountControl") or 0
             spns = entry.texts("servicePrincipalName")
-            reasons = device_reasons(
-                name,
-                entry.text("description") or "",
-                _norm(entry.dn) in in_device_groups,
-                spns,
-                bool(control & UF_DONT_EXPIRE_PASSWD),
-                name.lower() in named_lower,
+            managed = managed_kind(entry.texts("objectClass"))
+            last_logon = max(
+                (
+                    moment
+                    for moment in (
+                        datetime_from_filetime(entry.integer("lastLogonTimestamp")),
+                        datetime_from_filetime(entry.integer("lastLogon")),
+                    )
+                    if moment
+                ),
+                default=None,
             )
-            device = bool(reasons) and (ordinary or "named" in reasons)
+            password_set = datetime_from_filetime(entry.integer("pwdLastSet"))
+            workstations = tuple(
+                w.strip() for w in (entry.text("userWorkstations") or "").split(",") if w.strip()
+            )
+            facts = AccountFacts(
+                name=name,
+                description=entry.text("description") or "",
+                builtin=domain is None or domain[1] < FIRST_ORDINARY_RID,
+                named=name.lower() in named_lower or name.lower().rstrip("$") in named_lower,
+                managed=managed,
+                device_group=in_device_groups.get(_norm(entry.dn)),
+                spns=spns,
+                password_never_expires=bool(control & UF_DONT_EXPIRE_PASSWD),
+                workstations=workstations,
+                password_last_set=password_set,
+                last_logon=last_logon,
+                logon_count=entry.integer("logonCount"),
+                given_name=entry.text("givenName"),
+                surname=entry.text("sn"),
+                mail=entry.text("mail"),
+            )
+            verdict = judge(facts, rules, now)
             label = by_user.get(name.lower())
-            if not device and label is None:
+            if not verdict.candidate and label is None:
                 continue
+            encryption_types = entry.integer("msDS-SupportedEncryptionTypes")
             found.append(
                 DirectoryAccount(
                     name=name,
@@ -327,12 +402,22 @@ class DirectoryReader:
                     dn=entry.dn,
                     enabled=not control & UF_ACCOUNTDISABLE,
                     description=entry.text("description") or "",
-                    device=device,
-                    reasons=reasons if device else (),
+                    device=verdict.candidate,
+                    reasons=verdict.reasons if verdict.candidate else (),
                     spns=spns,
                     password_never_expires=bool(control & UF_DONT_EXPIRE_PASSWD),
                     groups=self.memberships(entry, domain_sid),
                     identity=label,
+                    signals=verdict.signals if verdict.candidate else (),
+                    score=verdict.score if verdict.candidate else 0,
+                    person=verdict.person,
+                    managed=managed,
+                    rc4=rc4_allowed(encryption_types),
+                    encryption_types=encryption_types,
+                    last_logon=_iso(last_logon),
+                    logon_count=facts.logon_count,
+                    password_last_set=_iso(password_set),
+                    workstations=workstations,
                 )
             )
         return tuple(sorted(found, key=lambda a: a.name.lower()))
@@ -364,6 +449,7 @@ def read_directory(
     url: str,
     named: Sequence[str] = (),
     identities: Mapping[str, str] | None = None,
+    rules: ServiceRules | None = None,
 ) -> Directory:
     """Everything the audit needs from the directory, as model facts."""
     reader = DirectoryReader(connection)
@@ -377,5 +463,5 @@ def read_directory(
         netbios_domain=netbios,
         computers=reader.computers(reader.dns_addresses(dns_domain)),
         printers=reader.printers(),
-        accounts=reader.accounts(domain_sid, named, identities or {}),
+        accounts=reader.accounts(domain_sid, named, identities or {}, rules),
     )

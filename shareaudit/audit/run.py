@@ -16,7 +16,7 @@ from shareaudit import __version__, scanfile
 from shareaudit.ad.enrich import enrich
 from shareaudit.audit import suppress
 from shareaudit.audit.history import History, new_since
-from shareaudit.collect.hosts import CollectOptions, Collector, Progress, scan
+from shareaudit.collect.hosts import CollectOptions, Collector, Progress, ServiceCollector, scan
 from shareaudit.collect.inventory import Inventory
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Finding, HostResult, ScanResult, Tool
@@ -84,6 +84,14 @@ class _Run:
             "bounds": asdict(crawl) if crawl is not None else None,
             "include_shares": list(bounds.include_shares),
             "exclude_shares": list(bounds.exclude_shares),
+            "protocols": list(bounds.protocols),
+            "dicom": {
+                "ports": list(bounds.dicom.ports),
+                "ae_titles": list(bounds.dicom.ae_titles),
+                "max_studies": bounds.dicom.max_studies,
+            }
+            if "dicom" in bounds.protocols
+            else None,
             "run_by": plan.run_by,
             **plan.labels,
         }
@@ -113,6 +121,8 @@ def _collect_options(
         redactor=redactor,
         on_medical=inventory.add if inventory else None,
         progress=progress,
+        protocols=bounds.protocols,
+        dicom=bounds.dicom,
     )
 
 
@@ -165,8 +175,16 @@ def _alert(plan: Plan, final: ScanResult, new: tuple[Finding, ...], run_id: int 
     ]
 
 
-def run(plan: Plan, progress: Progress | None = None, collector: Collector | None = None) -> Outcome:
-    """Carry out an audit; what was gathered is written even when it is interrupted (Ctrl-C)."""
+def run(
+    plan: Plan,
+    progress: Progress | None = None,
+    collector: Collector | None = None,
+    services: tuple[ServiceCollector, ...] | None = None,
+) -> Outcome:
+    """Carry out an audit; what was gathered is written even when it is interrupted (Ctrl-C).
+
+    The collectors are the plan's protocols' unless given (a test hands in its own).
+    """
     redactor = Redactor(load_or_create_key(plan.data_dir / "redaction.key"), plan.show_names)
     inventory = Inventory(plan.outputs.inventory) if plan.outputs.inventory else None
     state = _Run(plan)
@@ -174,7 +192,7 @@ def run(plan: Plan, progress: Progress | None = None, collector: Collector | Non
     json_path = plan.outputs.json
     with inventory if inventory is not None else contextlib.nullcontext():
         try:
-            for target, host in scan(plan.targets.targets, plan.identities, options, collector):
+            for target, host in scan(plan.targets.targets, plan.identities, options, collector, services):
                 state.hosts[state.order[target]] = host
                 if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
                     scanfile.write(state.result(), json_path)

@@ -145,6 +145,11 @@ class TypeTable:
         self._location_fragments = location_fragments
         self._location_cache: dict[str, bool] = {}
 
+    @property
+    def extensions(self) -> frozenset[str]:
+        """The last extension of every suffix in the table, without the dot (dcm, nii, gz, ...)."""
+        return frozenset(suffix.rsplit(".", 1)[-1] for suffix in self._by_suffix)
+
     def verdict(self, type_id: str, confidence: Confidence, evidence: str) -> Verdict:
         """A verdict for a type of this table."""
         return Verdict(type_id, self.types[type_id].label, confidence, evidence)

@@ -21,10 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from shareaudit.ad.connection import AUTH_METHODS, DirectoryConnection, LdapSettings
+from shareaudit.ad.devices import DEFAULT_OLD_PASSWORD_DAYS, DEFAULT_SERVICE_PATTERNS, ServiceRules, explain
 from shareaudit.ad.directory import ComputerFilter, read_directory, targets_from
 from shareaudit.cli.options import grouped
 from shareaudit.errors import CollectError, InputError
-from shareaudit.model import Directory
+from shareaudit.model import Directory, DirectoryAccount
 from shareaudit.plan.identities import Identity, IdentityKind, Secret, read_secret_file, secret_from_env
 from shareaudit.plan.targets import Target, TargetList
 
@@ -57,6 +58,7 @@ class DirectoryOptions:
     from_ad: bool = False
     filter: ComputerFilter = field(default_factory=ComputerFilter)
     named: tuple[str, ...] = ()
+    service: ServiceRules = field(default_factory=ServiceRules)
 
 
 _OPTIONS: tuple[Callable[[Any], Any], ...] = (
@@ -130,6 +132,22 @@ _OPTIONS: tuple[Callable[[Any], Any], ...] = (
         metavar="NAME",
         help="Treat this account (sAMAccountName) as a device account whatever it looks like; repeatable.",
     ),
+    click.option(
+        "--service-pattern",
+        multiple=True,
+        metavar="PATTERN",
+        help="A naming convention of service accounts, added to the built-in ones ("
+        + ", ".join(DEFAULT_SERVICE_PATTERNS)
+        + "): 'svc-' is a prefix, '-svc' a suffix, 'svc*' a glob, anything else a whole word; repeatable.",
+    ),
+    click.option(
+        "--old-password-days",
+        type=click.IntRange(1, 36500),
+        default=DEFAULT_OLD_PASSWORD_DAYS,
+        show_default=True,
+        metavar="DAYS",
+        help="A password set longer ago than this is a (weak) sign of a service account.",
+    ),
 )
 _KEYS = (
     "ldap_url",
@@ -145,13 +163,17 @@ _KEYS = (
     "ad_name",
     "ad_os",
     "device_account",
+    "service_pattern",
+    "old_password_days",
     "from_ad",
 )
+# Options with a default value: given or not, they do not ask for --ldap-url.
+_DEFAULTED = ("ldap_auth", "ldap_timeout", "old_password_days")
 
 
 def _directory_options(values: dict[str, Any]) -> DirectoryOptions | None:
     if not values.get("ldap_url"):
-        given = [key for key in _KEYS if key not in ("ldap_auth", "ldap_timeout") and values.get(key)]
+        given = [key for key in _KEYS if key not in _DEFAULTED and values.get(key)]
         if given:
             raise InputError(f"--{given[0].replace('_', '-')} needs --ldap-url")
         return None
@@ -168,7 +190,15 @@ def _directory_options(values: dict[str, Any]) -> DirectoryOptions | None:
         from_ad=bool(values.get("from_ad")),
         filter=ComputerFilter(tuple(values["ad_ou"]), tuple(values["ad_name"]), tuple(values["ad_os"])),
         named=tuple(values["device_account"]),
+        service=_service_rules(values),
     )
+
+
+def _service_rules(values: dict[str, Any]) -> ServiceRules:
+    try:
+        return ServiceRules.with_patterns(values.get("service_pattern") or (), values["old_password_days"])
+    except ValueError as exc:
+        raise InputError(f"--service-pattern: {exc}") from None
 
 
 directory_options = grouped("directory", _OPTIONS, _KEYS, _directory_options)
@@ -232,7 +262,7 @@ def read(options: DirectoryOptions, audit: Identity | None, identities: list[Ide
     accounts = {i.label: i.username for i in identities if i.kind is IdentityKind.USER}
     try:
         with DirectoryConnection(settings) as connection:
-            return read_directory(connection, options.url, options.named, accounts)
+            return read_directory(connection, options.url, options.named, accounts, options.service)
     except CollectError as exc:
         raise _fail_unreachable(exc) from exc
 
@@ -275,7 +305,14 @@ def _table(directory: Directory, console: Console) -> None:
         )
     console.print(printers)
     accounts = Table(title="Candidate device/service accounts", title_justify="left")
-    for column in ("account", "enabled", "why", "groups (through)", "description"):
+    for column in (
+        "account",
+        "enabled",
+        "why (points)",
+        "groups (through)",
+        "kerberos, logon",
+        "description",
+    ):
         accounts.add_column(column)
     for a in directory.accounts:
         if not a.device:
@@ -289,11 +326,28 @@ def _table(directory: Directory, console: Console) -> None:
         accounts.add_row(
             Text(a.name),
             "yes" if a.enabled else "DISABLED",
-            ", ".join(a.reasons),
+            Text(explain(a.signals, a.score, a.person) if a.signals else ", ".join(a.reasons)),
             Text(groups),
+            Text(_kerberos_and_logon(a)),
             Text(a.description),
         )
     console.print(accounts)
+
+
+def _kerberos_and_logon(account: DirectoryAccount) -> str:
+    """RC4 with an SPN (Kerberoastable), where it may log on from, when it last did."""
+    facts = []
+    if account.spns and account.rc4:
+        facts.append("SPN + RC4: Kerberoastable" if not account.managed else "SPN + RC4 (managed password)")
+    elif account.spns:
+        facts.append("SPN, AES only")
+    facts.append(
+        "logon from " + ", ".join(account.workstations) if account.workstations else "logon from anywhere"
+    )
+    facts.append(f"last logon {account.last_logon[:10]}" if account.last_logon else "never logged on")
+    if account.password_last_set:
+        facts.append(f"password set {account.password_last_set[:10]}")
+    return "; ".join(facts)
 
 
 def _targets_file(directory: Directory, wanted: ComputerFilter) -> str:

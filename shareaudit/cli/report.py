@@ -59,7 +59,12 @@ def exit_code(result: ScanResult, fail_on: str | None) -> int:
     if failing(result.findings, fail_on):
         return EXIT_FINDINGS
     walks_failed = any(s.content and s.content.error for h in result.hosts for s in h.shares)
-    incomplete = any(h.error for h in result.hosts) or result.input_problems or walks_failed
+    # A host whose SMB is absent while another door answered is not failed (collect.hosts.merge); a door
+    # that answered and was then cut short (a DICOM probe the server stopped answering) is incomplete.
+    doors_cut_short = any(s.reachable and s.error for h in result.hosts for s in h.services)
+    incomplete = (
+        any(h.error for h in result.hosts) or result.input_problems or walks_failed or doors_cut_short
+    )
     return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
 
 

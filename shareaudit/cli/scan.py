@@ -29,6 +29,8 @@ from shareaudit.cli.audit import history_path, resolve_data_dir
 from shareaudit.cli.options import grouped
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
 from shareaudit.collect.crawl import CrawlBounds
+from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
+from shareaudit.collect.hosts import PROTOCOLS
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
@@ -120,6 +122,16 @@ identity_options = grouped(
 )
 
 
+def protocols(text: str) -> tuple[str, ...]:
+    """--protocols smb,dicom as a tuple in the run order; InputError naming what is unknown."""
+    names = tuple(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in PROTOCOLS]
+    if unknown or not names:
+        what = f"unknown protocol {', '.join(map(repr, unknown))}" if unknown else "no protocol"
+        raise InputError(f"--protocols: {what} (choose from {', '.join(PROTOCOLS)})")
+    return tuple(name for name in PROTOCOLS if name in names)
+
+
 def _bounds(v: dict[str, Any]) -> Bounds:
     crawl = CrawlBounds(
         max_depth=v["max_depth"],
@@ -138,6 +150,8 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         include_shares=tuple(v["include_share"]),
         exclude_shares=tuple(v["exclude_share"]),
         active_write_probe=v["active_write_probe"],
+        protocols=protocols(v["protocols"]),
+        dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
     )
 
 
@@ -217,6 +231,35 @@ bounds_options = grouped(
         ),
         click.option("--no-sniff", is_flag=True, help="Classify by name only; never read file contents."),
         click.option(
+            "--protocols",
+            default=",".join(PROTOCOLS),
+            show_default=True,
+            metavar="LIST",
+            help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives).",
+        ),
+        click.option(
+            "--dicom-port",
+            "dicom_ports",
+            type=click.IntRange(1, 65535),
+            multiple=True,
+            metavar="PORT",
+            help=f"A DICOM port to probe besides {', '.join(map(str, DEFAULT_PORTS))} (repeatable).",
+        ),
+        click.option(
+            "--dicom-ae",
+            "dicom_ae_titles",
+            multiple=True,
+            metavar="AET",
+            help="A called AE title the PACS is known by, tried before the common defaults (repeatable).",
+        ),
+        click.option(
+            "--dicom-max-studies",
+            type=click.IntRange(1),
+            default=MAX_STUDIES,
+            show_default=True,
+            help="Studies counted per DICOM port before the query is cancelled (the count is then a lower bound).",
+        ),
+        click.option(
             "--max-sniff",
             type=click.IntRange(0),
             default=DEFAULT_BOUNDS.max_sniff,
@@ -239,6 +282,10 @@ bounds_options = grouped(
         "max_rate",
         "no_sniff",
         "max_sniff",
+        "protocols",
+        "dicom_ports",
+        "dicom_ae_titles",
+        "dicom_max_studies",
     ),
     _bounds,
 )

@@ -7,6 +7,11 @@ type decision. What is kept is bounded whatever the share's size: counts per typ
 with the most medical files, study stores, a few redacted samples. Each medical file found is also
 handed to `on_medical` as it is found, so a caller can stream an inventory to disk.
 
+Every file name is also looked at for signs of intrusion and for credentials (classify/lookout.py), and
+each directory's names for an encryption sweep while it is listed; the few heads those checks want are
+read with the medical ones, within the same `max_sniff`. Only kinds, reasons and keyed fingerprints are
+kept, never a secret.
+
 When a bound stops the walk, the counts are extrapolated from what was seen (directories found but
 not listed times the mean entries per listed directory) and marked as estimates.
 """
@@ -14,6 +19,7 @@ not listed times the mean entries per listed directory) and marked as estimates.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import heapq
 import time
 from collections.abc import Callable, Sequence
@@ -36,16 +42,39 @@ from shareaudit.classify import (
     sniff,
     zip_tail_range,
 )
+from shareaudit.classify.lookout import (
+    Look,
+    Looked,
+    directory_sweep,
+    is_drop_directory,
+    look_at_head,
+    look_at_name,
+    look_unread,
+)
 from shareaudit.collect.walk import Entry, Lister
 from shareaudit.errors import CollectError
-from shareaudit.model import Confidence, Content, DirectorySummary, MedicalCount, StudyStore
-from shareaudit.redact import Redactor
+from shareaudit.model import (
+    Confidence,
+    Content,
+    CredentialFile,
+    DirectorySummary,
+    MedicalCount,
+    Sign,
+    SignKind,
+    StudyStore,
+)
+from shareaudit.redact import Redactor, looks_identifying
 
 SAMPLES = 10  # redacted example paths kept per share
 TOP_DIRECTORIES = 20  # directories with the most medical files kept per share
 STUDY_DIRECTORY_MIN = 10  # a directory with this many DICOM files is an imaging study store
 TRACKED_DIRECTORIES = 20_000  # per-directory counts kept in memory, whatever the share's size
 _DICOM_TYPES = frozenset({"dicom", "dicom_ecg"})  # images and waveforms; the DICOMDIR is the index
+SIGNS_PER_KIND = 20  # signs of intrusion kept per kind per share (all are counted)
+CREDENTIAL_FILES = 50  # credential files kept per share (all are counted)
+# Files read only for the intrusion/credential checks may use at most this share of --max-sniff, so that
+# medical sniffing keeps the rest whatever a share holds (a read both want counts once, against neither cap).
+LOOK_SNIFF_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +124,21 @@ class _Tally:
     samples: list[str] = field(default_factory=list)
     newest: float = 0.0
     oldest: float = 0.0
+    signs: list[Sign] = field(default_factory=list)
+    sign_counts: dict[str, int] = field(default_factory=dict)
+    credentials: list[CredentialFile] = field(default_factory=list)
+    credentials_found: int = 0
+
+    def add_sign(self, sign: Sign) -> None:
+        found = self.sign_counts.get(sign.kind, 0)
+        self.sign_counts[sign.kind] = found + 1
+        if found < SIGNS_PER_KIND:
+            self.signs.append(sign)
+
+    def add_credential(self, credential: CredentialFile) -> None:
+        self.credentials_found += 1
+        if len(self.credentials) < CREDENTIAL_FILES:
+            self.credentials.append(credential)
 
     def add(self, directory: str, entry: Entry, verdict: Verdict) -> None:
         path = f"{directory}\\{entry.name}" if directory else entry.name
@@ -185,6 +229,11 @@ class ShareCrawl:
         self.on_entries = on_entries  # told how many more entries each batch took (progress display)
         self.bounds_hit: list[str] = []
         self.sniff_queue: list[tuple[str, Entry, NameVerdict]] = []  # (directory, entry, name verdict)
+        # Files whose head the intrusion and credential checks want (lookout.py), by path; `look_reads`
+        # counts those not also in sniff_queue (their own read, within the same --max-sniff).
+        self.look_queue: dict[str, tuple[str, Entry, Look]] = {}
+        self.look_reads = 0
+        self.look_cap = max(1, int(bounds.max_sniff * LOOK_SNIFF_SHARE)) if bounds.max_sniff else 0
         self.zip_queue: list[tuple[str, Entry, NameVerdict]] = []
 
     def _hit(self, bound: str) -> None:
@@ -207,15 +256,85 @@ class ShareCrawl:
     def _defer(
         self, queue: list[tuple[str, Entry, NameVerdict]], directory: str, entry: Entry, verdict: NameVerdict
     ) -> None:
-        if (
-            self.bounds.sniff
-            and self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) < self.bounds.max_sniff
-        ):
+        if self.bounds.sniff and self._reads_planned() < self.bounds.max_sniff:
             queue.append((directory, entry, verdict))
         else:
             if self.bounds.sniff:
                 self._hit("sniff")
             self._settle(directory, entry, verdict, None, read=False)
+
+    def _reads_planned(self) -> int:
+        return self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) + self.look_reads
+
+    def _look(self, directory: str, entry: Entry, drop: bool) -> None:
+        """Signs of intrusion and credentials: by name, and by the head within the sniff bound."""
+        look = look_at_name(entry.name, drop)
+        if look is None:
+            return
+        if look.checks and self.bounds.sniff:
+            shared = bool(self.sniff_queue) and self.sniff_queue[-1][1] is entry  # medical sniffing reads it
+            if shared or (self._reads_planned() < self.bounds.max_sniff and self.look_cap > 0):
+                self.look_queue[_join(directory, entry.name)] = (directory, entry, look)
+                if not shared:
+                    self.look_reads += 1
+                    self.look_cap -= 1
+                return
+            self._hit("sniff")
+        self._record(directory, entry, look_unread(look), drop)
+
+    def _fingerprint(self, secret: bytes) -> str:
+        # Keyed (the installation's redaction key) over the secret's SHA-256: comparable across runs,
+        # useless without the key, and the secret itself goes no further than this line.
+        return self.tally.redactor.token("secret", hashlib.sha256(secret).hexdigest())
+
+    def _account(self, account: str | None) -> str | None:
+        redactor = self.tally.redactor
+        if account is None or redactor.show_names or not looks_identifying(account):
+            return account
+        return redactor.token("name", account)
+
+    def _record(self, directory: str, entry: Entry, looked: Looked, drop: bool) -> None:
+        path = self.tally.redactor.path(_join(directory, entry.name), None)
+        where = self.tally.redactor.path(directory, None)
+        for hit in looked.signs:
+            self.tally.add_sign(
+                Sign(hit.kind, path, where, drop, hit.why, entry.size, _iso(entry.mtime), target=hit.target)
+            )
+        credential = looked.credential
+        if credential is not None:
+            secrets = tuple(replace(s, account=self._account(s.account)) for s in credential.secrets)
+            self.tally.add_credential(
+                CredentialFile(
+                    path,
+                    credential.kind,
+                    credential.why,
+                    entry.size,
+                    _iso(entry.mtime),
+                    secrets,
+                    credential.found,
+                )
+            )
+
+    def _sweep(self, directory: str, files: list[Entry], drop: bool) -> None:
+        """An encryption sweep: most of this directory's files renamed to one unusual extension."""
+        sweep = directory_sweep([entry.name for entry in files])
+        if sweep is None:
+            return
+        swept = [entry for entry in files if entry.name.lower().endswith("." + sweep.extension)]
+        where = self.tally.redactor.path(directory, None)
+        self.tally.add_sign(
+            Sign(
+                SignKind.ENCRYPTION_SWEEP,
+                where,
+                where,
+                drop,
+                sweep.why,
+                sum(entry.size for entry in swept),
+                _iso(max((entry.mtime for entry in swept), default=0.0)),
+                extension=sweep.extension,
+                files=sweep.files,
+            )
+        )
 
     def _settle(
         self, directory: str, entry: Entry, name: NameVerdict, content: Verdict | None, read: bool
@@ -226,8 +345,18 @@ class ShareCrawl:
 
     def _drain_sniffs(self) -> None:
         queue, self.sniff_queue = self.sniff_queue, []
+        looks, self.look_queue, self.look_reads = self.look_queue, {}, 0
         paths = [_join(d, e.name) for d, e, _ in queue]
-        heads = dict(self.walker.read_heads(paths, HEAD_LIMIT))
+        medical = set(paths)
+        heads = dict(self.walker.read_heads(paths + [p for p in looks if p not in medical], HEAD_LIMIT))
+        for path, (directory, entry, look) in looks.items():
+            head = heads.get(path)
+            if isinstance(head, bytes):
+                self.tally.sniffed += 0 if path in medical else 1
+                looked = look_at_head(look, head, self._fingerprint)
+            else:
+                looked = look_unread(look)
+            self._record(directory, entry, looked, look.drop)
         for (directory, entry, name), path in zip(queue, paths, strict=True):
             head = heads.get(path)
             read = isinstance(head, bytes)
@@ -293,7 +422,11 @@ class ShareCrawl:
                 if listing.partial:
                     listing = self.walker.list_directory_fully(listing.path)
                 self._take(listing.path, depth_of[listing.path], listing.entries, pending, walk)
-            if len(self.sniff_queue) >= self.bounds.in_flight * 4 or not pending or walk.stopped:
+            if (
+                len(self.sniff_queue) + len(self.look_queue) >= self.bounds.in_flight * 4
+                or not pending
+                or walk.stopped
+            ):
                 self._drain_sniffs()
             if len(self.zip_queue) >= self.bounds.in_flight or not pending or walk.stopped:
                 self._drain_zips()
@@ -321,6 +454,8 @@ class ShareCrawl:
             self._hit("dir_entries")
             walk.unseen_entries += len(entries) - self.bounds.max_dir_entries
             entries = entries[: self.bounds.max_dir_entries]
+        drop = is_drop_directory(directory)  # the root or an upload/drop folder
+        self._sweep(directory, [entry for entry in entries if not entry.is_dir], drop)
         for index, entry in enumerate(entries):
             if walk.stopped or self.tally.entries >= self.bounds.max_entries:
                 if not walk.stopped:
@@ -344,6 +479,7 @@ class ShareCrawl:
                 self.tally.files += 1
                 self.tally.bytes += entry.size
                 self._classify(directory, entry)
+                self._look(directory, entry, drop)
 
     def _content(self, elapsed: float, walk: _WalkState) -> Content:
         tally = self.tally
@@ -376,6 +512,10 @@ class ShareCrawl:
             newest=_iso(tally.newest),
             oldest=_iso(tally.oldest),
             directories=_directories(tally),
+            intrusion=tuple(tally.signs),
+            intrusion_counts=dict(sorted(tally.sign_counts.items())),
+            credentials=tuple(tally.credentials),
+            credentials_found=tally.credentials_found,
         )
 
 

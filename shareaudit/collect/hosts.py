@@ -2,6 +2,10 @@
 
 This is the one boundary where a host's failure is recorded: a collector keeps whatever it gathered
 before an adapter raised `CollectError`, with the error in one line. Other hosts go on.
+
+SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM today,
+FTP and NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
+host run beside SMB, in their own threads: a dead port of one protocol never holds up another.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
+from shareaudit.collect.dicom.options import DicomOptions
 from shareaudit.errors import CollectError, FailureKind
-from shareaudit.model import HostResult
+from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
 from shareaudit.plan.targets import Target
 from shareaudit.redact import Redactor
@@ -35,6 +40,8 @@ class CollectOptions:
     redactor: Redactor | None = None  # required when crawling
     on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
     progress: Progress | None = None  # told about hosts and entries walked; None: nobody listens
+    protocols: tuple[str, ...] = ("smb", "dicom")  # --protocols: which collectors run
+    dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
 
 
 class Progress(Protocol):
@@ -81,6 +88,21 @@ class Collector(Protocol):
     def collect(self, job: HostJob) -> HostResult: ...
 
 
+class ServiceCollector(Protocol):
+    """A protocol beside SMB (DICOM; FTP and NFS later): one `Service` per port it tried; never raises."""
+
+    protocol: str
+
+    def collect(self, job: HostJob) -> tuple[Service, ...]: ...
+
+
+# Protocols --protocols may name, in the order they are run and reported.
+PROTOCOLS = ("smb", "dicom")
+# How SMB fails when there is no SMB server at all: on a host where another protocol answered, SMB is
+# recorded as absent (a Service), not as a failed target.
+_ABSENT = {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.NOT_SMB, FailureKind.UNREACHABLE}
+
+
 def resolve(host: str, port: int) -> str:
     """The address to connect to (the first one the resolver gives)."""
     try:
@@ -103,8 +125,45 @@ def failed(target: Target, error: CollectError, elapsed: float) -> HostResult:
     )
 
 
+def merge(target: Target, address: str, smb: HostResult | None, services: Sequence[Service]) -> HostResult:
+    """One HostResult from SMB's (when SMB was asked) and the other protocols' services.
+
+    A host where SMB did not answer at all (refused, silent, not SMB, unreachable) but another protocol
+    did is not a failed target: SMB's failure becomes a `Service` (protocol smb, reachable false) and the
+    host's own error is cleared. A host where nothing answered keeps SMB's error (or says that no service
+    answered), so it still reads as failed (rules/coverage.py, exit code 3).
+    """
+    answered = any(s.reachable for s in services)
+    if smb is None:
+        first = services[0] if services else None
+        return HostResult(
+            target=target.spec,
+            address=address,
+            port=target.port,
+            reachable=answered,
+            error=None if answered else _nothing_answered(services),
+            error_kind=None if answered else (first.error_kind if first else FailureKind.REFUSED.value),
+            elapsed_s=max((s.elapsed_s for s in services), default=0.0),
+            services=tuple(services),
+        )
+    absent = smb.posture is None and not smb.reachable and smb.error_kind in {k.value for k in _ABSENT}
+    if absent and answered:
+        gone = Service("smb", smb.port, False, smb.error, smb.error_kind, smb.elapsed_s)
+        return replace(smb, reachable=True, error=None, error_kind=None, services=(gone, *services))
+    return replace(smb, services=tuple(services)) if services else smb
+
+
+def _nothing_answered(services: Sequence[Service]) -> str:
+    tried = ", ".join(f"{s.protocol} {s.port}: {s.error or 'no answer'}" for s in services)
+    return f"no service answered ({tried})" if tried else "no protocol was asked"
+
+
 def scan_host(
-    target: Target, identities: Sequence[Identity], options: CollectOptions, collector: Collector
+    target: Target,
+    identities: Sequence[Identity],
+    options: CollectOptions,
+    collector: Collector | None,
+    services: Sequence[ServiceCollector] = (),
 ) -> HostResult:
     """Everything about one host; never raises for a host problem."""
     started = time.monotonic()
@@ -112,15 +171,33 @@ def scan_host(
         address = resolve(target.host, target.port)
     except CollectError as exc:
         return failed(target, exc, time.monotonic() - started)
-    ordered = tuple(sorted(identities, key=privilege))
-    return collector.collect(HostJob(target, address, ordered, options))
+    job = HostJob(target, address, tuple(sorted(identities, key=privilege)), options)
+    if not services:
+        if collector is None:
+            return failed(target, CollectError(FailureKind.PROTOCOL, "no protocol was asked"), 0.0)
+        return collector.collect(job)
+    with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="service") as pool:
+        pending = [pool.submit(other.collect, job) for other in services]
+        smb = collector.collect(job) if collector is not None else None
+        found = [service for future in pending for service in future.result()]
+    return merge(target, address, smb, found)
 
 
 def default_collector() -> Collector:
-    """The protocol collectors a scan runs (SMB today)."""
+    """The SMB collector."""
     from shareaudit.collect.smb.collector import SmbCollector
 
     return SmbCollector()
+
+
+def service_collectors(protocols: Sequence[str]) -> tuple[ServiceCollector, ...]:
+    """The collectors of the protocols beside SMB that `protocols` names."""
+    chosen: list[ServiceCollector] = []
+    if "dicom" in protocols:
+        from shareaudit.collect.dicom.collector import DicomCollector
+
+        chosen.append(DicomCollector())
+    return tuple(chosen)
 
 
 def scan(
@@ -128,15 +205,24 @@ def scan(
     identities: Sequence[Identity],
     options: CollectOptions,
     collector: Collector | None = None,
+    services: Sequence[ServiceCollector] | None = None,
 ) -> Iterator[tuple[Target, HostResult]]:
-    """Scan hosts in parallel (bounded), yielding each target and its result as soon as it is complete."""
+    """Scan hosts in parallel (bounded), yielding each target and its result as soon as it is complete.
+
+    Without collectors given, `options.protocols` chooses them; a caller that hands in its own SMB
+    collector (a test) gets no other protocol unless it hands in `services` too.
+    """
     progress = options.progress or NoProgress()
-    chosen = collector or default_collector()
+    if collector is None and services is None:
+        chosen = default_collector() if "smb" in options.protocols else None
+        others = service_collectors(options.protocols)
+    else:
+        chosen, others = collector, tuple(services or ())
     with ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host") as pool:
         futures = {}
         for target in targets:
             progress.host_started(target)
-            futures[pool.submit(scan_host, target, identities, options, chosen)] = target
+            futures[pool.submit(scan_host, target, identities, options, chosen, others)] = target
         for future in as_completed(futures):
             result = future.result()
             progress.host_finished(result)

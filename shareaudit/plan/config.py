@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -65,6 +65,17 @@ class ScanSection(BaseModel):
     guest: bool = True
     active_write_probe: bool = False
     strict: bool = False
+    protocols: list[Literal["smb", "dicom"]] = Field(["smb", "dicom"], min_length=1)
+
+
+class DicomSection(BaseModel):
+    """The DICOM door: ports beside the defaults, called AE titles the servers are known by, the count bound."""
+
+    model_config = STRICT
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = []  # added to 104, 11112 and 4242
+    ae_titles: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field([], max_length=16)
+    max_studies: int = Field(10_000, ge=1)
 
 
 class CrawlSection(BaseModel):
@@ -163,6 +174,7 @@ class AuditConfig(BaseModel):
     identities: dict[str, IdentityEntry] = {}
     scan: ScanSection = ScanSection()
     crawl: CrawlSection = CrawlSection()
+    dicom: DicomSection = DicomSection()
     output: OutputSection = OutputSection()
     history: HistorySection = HistorySection()
     alerts: AlertsSection = AlertsSection()
@@ -229,6 +241,10 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "no_guest": not scan.guest,
         "active_write_probe": scan.active_write_probe,
         "strict": scan.strict,
+        "protocols": ",".join(scan.protocols),
+        "dicom_ports": tuple(config.dicom.ports),
+        "dicom_ae_titles": tuple(config.dicom.ae_titles),
+        "dicom_max_studies": config.dicom.max_studies,
         "include_share": tuple(crawl.include_shares),
         "exclude_share": tuple(crawl.exclude_shares),
         "no_crawl": not crawl.enabled,

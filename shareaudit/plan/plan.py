@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shareaudit.collect.crawl import CrawlBounds
+from shareaudit.collect.dicom.options import DicomOptions
 from shareaudit.plan.identities import Identity
 from shareaudit.plan.targets import TargetList
 
@@ -32,6 +33,8 @@ class Bounds:
     include_shares: tuple[str, ...] = ()
     exclude_shares: tuple[str, ...] = ()
     active_write_probe: bool = False
+    protocols: tuple[str, ...] = ("smb", "dicom")  # which doors are looked at (--protocols)
+    dicom: DicomOptions = field(default_factory=DicomOptions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shareaudit.model import Finding, ScanResult
 from shareaudit.render.output import write_atomically
-from shareaudit.rules.platform import PLATFORMS
+from shareaudit.rules.platform import PLATFORM_NAMES
 
 COLUMNS = (
     "id",
@@ -42,7 +42,7 @@ def remediation_text(finding: Finding) -> str:
     if finding.platform in finding.remediation:
         return "\n".join(finding.remediation[finding.platform])
     return "\n".join(
-        f"[{PLATFORMS.get(platform, platform)}] {step}"
+        f"[{PLATFORM_NAMES.get(platform, platform)}] {step}"
         for platform, steps in finding.remediation.items()
         for step in steps
     )

@@ -29,9 +29,11 @@ from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share
 from shareaudit.render.output import write_atomically
+from shareaudit.render.services import DicomView, absent_notes, dicom_views
 from shareaudit.render.terminal import access_marks
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
 from shareaudit.rules.facts import UNPRIVILEGED, host_label
+from shareaudit.rules.platform import PLATFORM_NAMES
 
 WORST = 10  # findings listed in the summary
 # Options shown first, with a readable label; any other key is shown under its own name.
@@ -43,6 +45,8 @@ OPTION_LABELS: dict[str, str] = {
     "bounds": "Walk bounds",
     "include_shares": "Only these shares",
     "exclude_shares": "Never these shares",
+    "protocols": "Doors looked at (--protocols)",
+    "dicom": "DICOM ports, called AE titles tried first, studies counted at most",
     "timeout": "Timeout (seconds)",
     "max_hosts": "Hosts scanned at once",
     "run_by": "Run by",
@@ -174,6 +178,8 @@ class HostView:
     rows: tuple[MatrixRow, ...]
     logon_notes: tuple[str, ...]
     claim_notes: tuple[str, ...] = ()  # rights the server claimed that are not reported, and why
+    dicom: tuple[DicomView, ...] = ()  # DICOM ports that answered, beside the SMB matrix
+    absent: tuple[str, ...] = ()  # protocols looked for and not found (SMB absent, DICOM ports closed)
 
 
 def _claim_notes(host: HostResult) -> tuple[str, ...]:
@@ -287,6 +293,8 @@ def _host_view(host: HostResult, labels: tuple[str, ...], findings: Iterable[Fin
         rows=rows if any(share.access for share in host.shares) else (),
         logon_notes=_logon_notes(host),
         claim_notes=_claim_notes(host),
+        dicom=dicom_views(host),
+        absent=absent_notes(host),
     )
 
 
@@ -453,7 +461,7 @@ def browser_data(
     rows = [_finding_row(f, (addresses or {}).get(f.host), texts, remedies) for f in findings]
     return {
         "severities": list(SEVERITIES),
-        "platforms": PLATFORMS,
+        "platforms": PLATFORM_NAMES,  # the file servers' and the PACS products' (the dicom family)
         "strings": texts.items,
         "remedies": remedies.items,
         "findings": rows,

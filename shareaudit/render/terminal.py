@@ -12,6 +12,7 @@ from rich.text import Text
 
 from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
 from shareaudit.render.printable import printable
+from shareaudit.render.services import dicom_services, summary_cells
 
 LEGEND = (
     "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  "
@@ -54,8 +55,38 @@ def hosts_table(result: ScanResult) -> Table:
         status = (
             Text("ok", style="green") if host.error is None else Text(host.error_kind or "error", style="red")
         )
-        shares = Text(str(len(host.shares))) if host.reachable else Text("-")
+        shares = Text(str(len(host.shares))) if host.reachable and host.posture else Text("-")
         table.add_row(Text(printable(_host_label(host))), status, *_posture_cells(host), shares)
+    return table
+
+
+def dicom_table(result: ScanResult) -> Table | None:
+    """One row per DICOM port that answered: transport, unknown calling AE, studies, retrieval."""
+    rows = [(host, service) for host in result.hosts for service in dicom_services(host)]
+    if not rows:
+        return None
+    table = Table(title="DICOM", title_justify="left")
+    for column in ("target", "port", "transport", "unknown AE", "studies", "retrieve", "status"):
+        table.add_column(column, no_wrap=column in ("target", "port"))
+    for host, service in rows:
+        transport, calling, studies, retrieve = summary_cells(service)
+        status = (
+            Text("ok", style="green")
+            if service.error is None
+            else Text(service.error_kind or "error", style="red")
+        )
+        table.add_row(
+            Text(printable(_host_label(host))),
+            Text(str(service.port)),
+            Text(transport, style="bold red" if transport == "plain" else "green"),
+            Text(
+                calling,
+                style="bold red" if calling == "accepted" else "green" if calling == "refused" else "",
+            ),
+            Text(studies, style="bold red" if studies not in ("-", "0", "refused", "not_offered") else ""),
+            Text(retrieve, style="bold red" if "C-" in retrieve else ""),
+            status,
+        )
     return table
 
 
@@ -119,6 +150,9 @@ def leftover_probes(result: ScanResult) -> list[str]:
 def print_summary(result: ScanResult, console: Console) -> None:
     """Print the scan summary: hosts, then each host's access matrix."""
     console.print(hosts_table(result))
+    dicom = dicom_table(result)
+    if dicom is not None:
+        console.print(dicom)
     labels = [i.label for i in result.identities]
     for host in result.hosts:
         if any(share.access for share in host.shares):

@@ -4,12 +4,23 @@ Each family module registers its predicates with a stable id; the family's TOML 
 the titles, why-it-matters texts and remediation steps. Rules read facts only: no network, no I/O.
 """
 
-from shareaudit.rules import access, accounts, coverage, device, directory, medical, permissions, posture
+from shareaudit.rules import (
+    access,
+    accounts,
+    coverage,
+    device,
+    dicom,
+    directory,
+    intrusion,
+    medical,
+    permissions,
+    posture,
+)
 from shareaudit.rules.engine import RuleInfo, at_or_above, evaluate, fingerprint, rules, sort_key
 from shareaudit.rules.platform import PLATFORMS, detect_platform
 from shareaudit.rules.registry import SEVERITIES, severity_rank
 
-FAMILIES = (posture, access, permissions, medical, accounts, coverage, directory, device)
+FAMILIES = (posture, access, permissions, medical, accounts, coverage, directory, device, dicom, intrusion)
 RULES: tuple[RuleInfo, ...] = rules()
 
 __all__ = [

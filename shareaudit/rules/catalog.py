@@ -14,17 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, RootModel, field_validator
 
 from shareaudit.errors import InputError
 from shareaudit.plan.files import STRICT, load_toml
-from shareaudit.rules.platform import PLATFORMS
+from shareaudit.rules.platform import PLATFORMS, platforms_for
 from shareaudit.rules.registry import SEVERITIES
 
 # Names a step may use (each also with _ps and _sh).
-PLACEHOLDERS = frozenset({"host", "address", "share", "unc", "identity", "account", "principal", "sid"})
+PLACEHOLDERS = frozenset(
+    {"host", "address", "share", "unc", "identity", "account", "principal", "sid", "port", "aet"}
+)
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # PowerShell treats the typographic single quotes as quote characters too (about_Quoting_Rules);
 # each is escaped by doubling it, like the ASCII one.
@@ -111,6 +113,8 @@ class _RuleEntry(BaseModel):
     """One [rule-id] table of a family file."""
 
     model_config = STRICT
+    # The platforms the remediation must name: the file servers', or a family's own (platform.FAMILY_PLATFORMS).
+    platforms: ClassVar[tuple[str, ...]] = tuple(PLATFORMS)
 
     title: _Text
     severity: Annotated[str, AfterValidator(_known_severity)]
@@ -121,15 +125,16 @@ class _RuleEntry(BaseModel):
     @field_validator("remediation")
     @classmethod
     def _every_platform(cls, remediation: dict[str, list[str]]) -> dict[str, list[str]]:
-        if set(remediation) != set(PLATFORMS):
-            missing = [platform for platform in PLATFORMS if platform not in remediation]
-            unknown = [platform for platform in remediation if platform not in PLATFORMS]
+        platforms = cls.platforms
+        if set(remediation) != set(platforms):
+            missing = [platform for platform in platforms if platform not in remediation]
+            unknown = [platform for platform in remediation if platform not in platforms]
             detail = "; ".join(
                 f"{what} {', '.join(names)}"
                 for what, names in (("missing", missing), ("unknown", unknown))
                 if names
             )
-            raise ValueError(f"needs exactly the platforms {', '.join(PLATFORMS)} ({detail})")
+            raise ValueError(f"needs exactly the platforms {', '.join(platforms)} ({detail})")
         return remediation
 
 
@@ -137,7 +142,17 @@ class _Family(RootModel[dict[str, _RuleEntry]]):
     """A family file: rule id -> its text."""
 
 
+@cache
+def _family_model(platforms: tuple[str, ...]) -> type[RootModel[dict[str, _RuleEntry]]]:
+    """The family-file model whose entries must name exactly these platforms."""
+    if platforms == tuple(PLATFORMS):
+        return _Family
+    entry = type("_RuleEntry", (_RuleEntry,), {"platforms": platforms, "__module__": __name__})
+    return RootModel[dict[str, entry]]  # type: ignore[valid-type]
+
+
 def _rule_text(rule_id: str, family: str, entry: _RuleEntry) -> RuleText:
+    platforms = platforms_for(family)
     return RuleText(
         id=rule_id,
         family=family,
@@ -145,14 +160,15 @@ def _rule_text(rule_id: str, family: str, entry: _RuleEntry) -> RuleText:
         severity=entry.severity,
         why=" ".join(entry.why.split()),
         # Platforms in the report's order, whatever the order in the file.
-        remediation={p: tuple(step.strip() for step in entry.remediation[p]) for p in PLATFORMS},
+        remediation={p: tuple(step.strip() for step in entry.remediation[p]) for p in platforms},
         caveats=tuple(step.strip() for step in entry.caveats),
     )
 
 
 def load_family(family: str, source: str | bytes) -> dict[str, RuleText]:
     """Parse one family's TOML text (or UTF-8 bytes) into its rule texts (CatalogError naming file, line, key)."""
-    entries = load_toml(source, _Family, "rule texts", name=f"{family}.toml", error=CatalogError).root
+    model = _family_model(tuple(platforms_for(family)))
+    entries = load_toml(source, model, "rule texts", name=f"{family}.toml", error=CatalogError).root
     return {rule_id: _rule_text(rule_id, family, entry) for rule_id, entry in entries.items()}
 
 

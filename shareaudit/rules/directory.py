@@ -1,7 +1,9 @@
-"""Directory rules: device accounts seen through Active Directory (scan --ldap-url).
+"""Directory rules: device and service accounts seen through Active Directory (scan --ldap-url).
 
 They read `ScanResult.directory` and the exposures derived from ACLs (`HostResult.exposures`): what a
-device account could reach without anyone having its password.
+device or service account could reach without anyone having its password. "Device account" in a rule id
+means every candidate of `shareaudit.ad.devices` (printers, scanners, service and managed accounts): the
+ids are older than the service accounts and stay stable.
 """
 
 from __future__ import annotations
@@ -58,9 +60,31 @@ def device_account_medical_path(result: ScanResult) -> Iterator[Hit]:
         )
 
 
+def _kerberoastable(account: DirectoryAccount) -> bool:
+    """An SPN, RC4 allowed, and a password a person chose: any domain user can ask for a ticket and crack it."""
+    return bool(account.spns) and account.rc4 and account.managed is None
+
+
+def _measured_reach(result: ScanResult, label: str) -> str:
+    """What the scan identity `label` reached on the disk shares of the scan (the access matrix)."""
+    hosts = reads = writes = 0
+    for host in result.hosts:
+        cells = [s.access[label] for s in host.shares if s.type == "disk" and label in s.access]
+        hosts += bool(cells)
+        reads += sum(1 for cell in cells if cell.sure("read"))
+        writes += sum(1 for cell in cells if cell.sure("write"))
+    if not hosts:
+        return f"It is the scan identity '{label}': nothing of what it reaches was measured."
+    where = f"{hosts} host{'s' if hosts != 1 else ''}"
+    return (
+        f"It is the scan identity '{label}': measured, it reads {reads} and writes {writes} "
+        f"disk share{'s' if reads + writes != 1 else ''} on {where}."
+    )
+
+
 @scan_rule("device-account-privileged")
 def device_account_privileged(result: ScanResult) -> Iterator[Hit]:
-    """A device account is, directly or through nested groups, in an administrative group."""
+    """A device/service account is, directly or through nested groups, in an administrative group."""
     directory = result.directory
     for account in _devices(result).values():
         privileged = [g for g in account.groups if g.privileged]
@@ -69,9 +93,43 @@ def device_account_privileged(result: ScanResult) -> Iterator[Hit]:
         chains = "; ".join(
             f"{account.name} is in " + ", which is in ".join(g.path or (g.name,)) for g in privileged
         )
+        notes = []
+        if _kerberoastable(account):
+            types = (
+                "not set"
+                if account.encryption_types is None
+                else f"0x{account.encryption_types:x}, which includes RC4"
+                if account.encryption_types
+                else "0"
+            )
+            notes.append(
+                f"Kerberoastable: it has a servicePrincipalName ({account.spns[0]}) and Kerberos may use RC4 with "
+                f"it (msDS-SupportedEncryptionTypes {types}): any domain user can ask for a ticket and try its "
+                "password offline."
+            )
+        if account.managed:
+            notes.append(
+                "Its password is managed by the domain (long, random, rotated): the risk is whoever may "
+                "retrieve it, and every computer it runs on."
+            )
+        elif account.workstations:
+            notes.append(f"It may log on only from {', '.join(account.workstations)}.")
+        else:
+            notes.append("It may log on from any computer (no userWorkstations).")
+        if not account.enabled:
+            notes.append("Disabled: it cannot log on until someone enables it again.")
+        if account.identity:
+            notes.append(_measured_reach(result, account.identity))
+        if not account.enabled:
+            severity = Severity.MEDIUM
+        elif account.managed:  # a managed password is in no device and cannot be guessed from a ticket
+            severity = Severity.HIGH
+        else:
+            severity = Severity.CRITICAL
         yield Hit(
-            Severity.CRITICAL if account.enabled else Severity.MEDIUM,
-            f"{account.name} ({'enabled' if account.enabled else 'disabled'}; {', '.join(account.reasons)}): {chains}.",
+            severity,
+            f"{account.name} ({'enabled' if account.enabled else 'disabled'}; {', '.join(account.reasons)}): "
+            f"{chains}. " + " ".join(notes),
             identity=account.name,
             host_label=directory.dns_domain,
         )

@@ -56,6 +56,9 @@ def _finding(
     code: RuleCode, hit: Hit, host: HostResult | None, platform: str | None, accounts: dict[str, str]
 ) -> Finding:
     text = rule_text(code)
+    platform = hit.platform or platform
+    if platform not in text.remediation:  # a family written for other platforms (dicom: PACS products)
+        platform = None
     if hit.severity not in SEVERITIES:
         raise ValueError(f"rule {code.id} returned severity {hit.severity!r}")
     label = host_label(host) if host else hit.host_label or "-"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shareaudit.model import Posture
+from shareaudit.model import DicomFacts, Posture
 
 # Platform ids in the order the reports list their remediation, with their display names.
 PLATFORMS: dict[str, str] = {
@@ -14,6 +14,57 @@ PLATFORMS: dict[str, str] = {
     "qnap": "QNAP QTS / QuTS hero",
     "truenas": "TrueNAS",
 }
+
+# The PACS products the `dicom` family's remediation is written for: a PACS is not configured through its
+# host's file-server platform, so that family names its own platforms (rules/catalog.py checks them).
+PACS_PLATFORMS: dict[str, str] = {
+    "orthanc": "Orthanc",
+    "dcm4chee": "dcm4chee-arc",
+    "conquest": "Conquest DICOM server",
+    "generic": "Any PACS or modality archive",
+}
+# Rule families whose remediation is written for other platforms than the file servers'.
+FAMILY_PLATFORMS: dict[str, dict[str, str]] = {"dicom": PACS_PLATFORMS}
+# Every platform id a finding may carry, with its display name.
+PLATFORM_NAMES: dict[str, str] = {**PLATFORMS, **PACS_PLATFORMS}
+
+
+def platforms_for(family: str) -> dict[str, str]:
+    """The platforms a rule family's remediation must be written for, in the order reports list them."""
+    return FAMILY_PLATFORMS.get(family, PLATFORMS)
+
+
+# Implementation identities (A-ASSOCIATE-AC) and AE titles of the PACS products, from their sources:
+# dcm4che's Implementation class (UID 1.2.40.0.13.1.1, version "dcm4che-<version>"), Conquest's
+# IMPLEMENTATION_CLASS_STRING (1.2.826.0.1.3680043.2.135.1066.101) and its default AE CONQUESTSRV1,
+# Orthanc's default AE title ORTHANC. Orthanc and DCMTK's dcmqrscp both answer with DCMTK's identity
+# (OFFIS_DCMTK_*, 1.2.276.0.7230010.3.*), so Orthanc is told by its AE title only.
+_DCM4CHE_UID = "1.2.40.0.13.1"
+_CONQUEST_UID = "1.2.826.0.1.3680043.2.135.1066"
+_PACS_AE_TITLES = {"ORTHANC": "orthanc", "DCM4CHEE": "dcm4chee", "CONQUESTSRV1": "conquest"}
+
+
+def detect_pacs(facts: DicomFacts | None) -> str | None:
+    """orthanc, dcm4chee, conquest, or None when the server gives nothing away (a heuristic)."""
+    if facts is None:
+        return None
+    uid = facts.implementation_class_uid or ""
+    version = (facts.implementation_version or "").lower()
+    if uid.startswith(_DCM4CHE_UID) or version.startswith("dcm4che"):
+        return "dcm4chee"
+    if uid.startswith(_CONQUEST_UID):
+        return "conquest"
+    if version.startswith("orthanc"):
+        return "orthanc"
+    # The AE title the server names itself by, or the one it accepted while it refuses a random one.
+    names = [facts.server_ae] if facts.server_ae else []
+    if facts.called_ae and facts.any_called_ae is False:
+        names.append(facts.called_ae)
+    for name in names:
+        if name.upper() in _PACS_AE_TITLES:
+            return _PACS_AE_TITLES[name.upper()]
+    return None
+
 
 _SYNOLOGY = re.compile(r"synology|diskstation|rackstation", re.IGNORECASE)
 _QNAP = re.compile(r"qnap", re.IGNORECASE)

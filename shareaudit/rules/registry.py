@@ -37,6 +37,9 @@ class Hit:
     values: Mapping[str, str] = field(default_factory=dict)  # extra placeholders for remediation steps
     host: HostResult | None = None  # scan-level rules say which host; host rules leave it to the engine
     host_label: str | None = None  # scan-level rules about something that is not a scanned host
+    # The platform the remediation is shown for first, when the rule knows better than the host's file-server
+    # platform (the dicom family: the PACS product). A platform the rule's text has no steps for is dropped.
+    platform: str | None = None
 
 
 HostCheck = Callable[[HostFacts], Iterable[Hit]]

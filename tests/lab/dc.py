@@ -12,13 +12,17 @@ smbd only finds its winbindd at the compiled-in /run/samba/winbindd (lab notes Q
 private directory is bind-mounted over /run/samba for it alone, and the lab's standalone smbds never
 see a winbindd. Needs root (ports 53/88/389/445/636, ip addr, mount).
 
-`up` is idempotent: when the DC is already running it returns at once; otherwise it rebuilds.
+`up` is idempotent: when the DC is already running it returns at once; otherwise it rebuilds. A DC
+seeded from other data than dcdata.py/dc_seed.py hold now is not reused silently: `up` fails and says
+to rebuild it (`down`, then `up`), which only the person who knows nobody else is testing against it
+should do.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +49,22 @@ READY = DC_DIR / "ready.json"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with Samba's bindings (python3-samba)
 NEEDED = ("samba", "samba-tool", "smbcacls", "unshare", "mount", "openssl", "ip", SYSTEM_PYTHON)
 PORTS = (53, 88, 389, 445, 636)
+
+
+def seed_fingerprint() -> str:
+    """What the DC is built from: the seeded data (not the tests' expectations) and the seeder."""
+    seeded = (
+        dcdata.REALM, dcdata.WORKGROUP, dcdata.OUS, dcdata.GROUPS, dcdata.USERS, dcdata.MANAGED,
+        dcdata.COMPUTERS, dcdata.PRINTERS, dcdata.DC_SHARES,
+    )  # fmt: skip
+    digest = hashlib.sha256(repr(seeded).encode())
+    digest.update((HERE / "dc_seed.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stale() -> bool:
+    """The running DC was seeded from other data than the checkout's (or by a dc.py that did not say)."""
+    return READY.exists() and json.loads(READY.read_text()).get("seed") != seed_fingerprint()
 
 
 def port_open(port: int, timeout: float = 0.3) -> bool:
@@ -226,6 +246,12 @@ def running() -> bool:
 def up() -> None:
     check_prerequisites()
     if running():
+        if stale():
+            raise DcError(
+                f"the running DC ({DC_DIR}) was seeded from older tests/lab/dcdata.py or dc_seed.py; rebuild it "
+                "when nobody else runs AD tests (pgrep -f 'pytest.*test_ad_lab'): "
+                "tests/lab/dc.py down && tests/lab/dc.py up"
+            )
         print(f"dc already running ({DC_DIR})")
         return
     started = time.monotonic()
@@ -244,7 +270,12 @@ def up() -> None:
     proc = start()
     listening = time.monotonic()
     apply_acls()
-    READY.write_text(json.dumps({"pid": proc.pid, "dir": str(DC_DIR), "address": dcdata.ADDRESS}, indent=2))
+    READY.write_text(
+        json.dumps(
+            {"pid": proc.pid, "dir": str(DC_DIR), "address": dcdata.ADDRESS, "seed": seed_fingerprint()},
+            indent=2,
+        )
+    )
     print(
         f"dc up in {time.monotonic() - started:.1f} s (provision {provisioned - started:.1f} s, "
         f"seed {seeded - provisioned:.1f} s, start {listening - seeded:.1f} s): "
@@ -286,7 +317,8 @@ def down(quiet: bool = False) -> None:
 
 def status() -> int:
     state = "up" if running() else "down"
-    print(f"labdc    {dcdata.ADDRESS:12} {state}")
+    note = " (seeded from older data: rebuild with down, then up)" if state == "up" and stale() else ""
+    print(f"labdc    {dcdata.ADDRESS:12} {state}{note}")
     return 0 if state == "up" else 1
 
 

