@@ -9,8 +9,10 @@ clean Samba RPC workers (tests/labrpc.py).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +92,28 @@ def audit_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
     monkeypatch.setenv("SHAREAUDIT_PASSWORD", PASSWORDS["labaudit"])
     return dict(os.environ)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that accepts connections and never answers: a target that keeps a scan waiting."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

@@ -5,9 +5,7 @@ identifier reaches any output, a default scan leaves the archives as they were, 
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,32 +228,7 @@ def test_smb_refused_but_dicom_answering_is_not_a_failed_target(tmp_path: Path) 
     assert "0 failed" in run.out
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
-
-
-def test_dead_and_silent_ports_fail_fast_with_one_line(tmp_path: Path, silent_port: int) -> None:
+def test_dead_and_silent_servers_fail_fast_with_one_line(tmp_path: Path, silent_server: int) -> None:
     out = tmp_path / "scan.json"
     started = time.monotonic()
     run = shareaudit(
@@ -266,7 +239,7 @@ def test_dead_and_silent_ports_fail_fast_with_one_line(tmp_path: Path, silent_po
         "--protocols",
         "dicom",
         "--dicom-port",
-        str(silent_port),
+        str(silent_server),
         "--timeout",
         "2",
         "--json",
@@ -283,7 +256,7 @@ def test_dead_and_silent_ports_fail_fast_with_one_line(tmp_path: Path, silent_po
     for service in unused["services"]:
         assert (service["reachable"], service["error_kind"]) == (False, "refused")
         assert "\n" not in service["error"] and service["elapsed_s"] < 1
-    silent = {s["port"]: s for s in hosts["127.0.0.1"]["services"]}[silent_port]
+    silent = {s["port"]: s for s in hosts["127.0.0.1"]["services"]}[silent_server]
     assert (silent["reachable"], silent["error_kind"]) == (False, "timeout")
     assert silent["error"] == "connected, but no DICOM answer within 2 s"
     assert silent["elapsed_s"] < 2 * 2 + 1  # one timeout for the answer (the connect was immediate)

@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -333,31 +330,6 @@ def test_lab_report_opens_cleanly_in_chromium(lab_scan: tuple[Run, Path], tmp_pa
     assert ready == str(len(_findings(lab_scan[1] / "scan.json")))
     assert '<img src=x onerror=alert(1)> "research" & co' in text  # the labacl remark, as text
     assert details == 50 and injected == 0
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers: a target that keeps the scan waiting."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_an_interrupted_scan_reports_what_it_did_not_reach(tmp_path: Path, silent_server: int) -> None:
