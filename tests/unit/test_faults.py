@@ -69,3 +69,37 @@ def test_an_internal_error_with_debug_shows_the_traceback_and_exits_4(
         assert exit_.value.code == 4  # the documented code for a bug, never 1 ("findings")
         err = capsys.readouterr().err
         assert ("Traceback" in err) is traced and "internal error: RuntimeError: a bug" in err
+
+
+def test_a_server_dripping_bytes_cannot_hold_the_first_exchange_past_its_deadline() -> None:
+    """One byte every 0.3 s would take 6 s for 20 bytes; with a 1 s deadline the client stops long before."""
+    import socket
+    import threading
+
+    from shareaudit.collect.smb.negotiate import raw_exchange
+    from shareaudit.errors import CollectError, FailureKind
+
+    server = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        try:
+            for byte in b"\x00\x00\x00\x10" + b"\xfeSMB" + b"x" * 12:
+                conn.sendall(bytes([byte]))
+                sent.append(byte)
+                time.sleep(0.3)
+        except OSError:
+            pass  # the client gave up and closed: what this test wants
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    with pytest.raises(CollectError) as failure:
+        raw_exchange("127.0.0.1", server.getsockname()[1], b"hello", timeout=1.0)
+    thread.join(timeout=10)
+    server.close()
+    assert failure.value.kind is FailureKind.TIMEOUT
+    assert len(sent) <= 6  # a per-read timeout would have read all 20 bytes

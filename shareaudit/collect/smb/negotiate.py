@@ -87,9 +87,14 @@ def open_socket(host: str, port: int, timeout: float) -> socket.socket:
         raise _reason(exc) from exc
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """`size` bytes or what came before the peer closed; TimeoutError at `deadline`, however it drips."""
     data = b""
     while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the answer did not arrive in time")
+        sock.settimeout(left)  # a per-call timeout would restart at every byte a slow server drips
         chunk = sock.recv(size - len(data))
         if not chunk:
             break
@@ -100,14 +105,15 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 def raw_exchange(host: str, port: int, payload: bytes, timeout: float) -> bytes:
     """Send one NetBIOS-framed message ([MS-SMB2] 2.1 Direct TCP transport) and return the reply, or b''."""
     sock = open_socket(host, port, timeout)
+    deadline = time.monotonic() + timeout
     try:
         sock.sendall(struct.pack(">I", len(payload)) + payload)
-        header = _recv_exact(sock, 4)
+        header = _recv_exact(sock, 4, deadline)
         if len(header) < 4 or header[0] != 0:
             # Not a NetBIOS session message (type 0): some other service's banner or error.
             return header
         length = struct.unpack(">I", header)[0] & 0x00FFFFFF
-        return _recv_exact(sock, min(length, 65536))
+        return _recv_exact(sock, min(length, 65536), deadline)
     except TimeoutError as exc:
         raise CollectError(FailureKind.TIMEOUT, f"connected, but no SMB answer within {timeout:g} s") from exc
     except OSError:
