@@ -12,6 +12,7 @@ Exit codes (also in `shareaudit --help` and the README):
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -148,6 +149,12 @@ def main() -> None:
             err=True,
         )
         code = EXIT_INTERNAL
+    if code == EXIT_INTERRUPTED:
+        # What was gathered is written; hosts still in flight are not waited for (their threads would
+        # hold the exit for up to a timeout per request). Exit now, without joining them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

@@ -218,7 +218,9 @@ def scan(
         others = service_collectors(options.protocols)
     else:
         chosen, others = collector, tuple(services or ())
-    with ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host")
+    finished = False
+    try:
         futures = {}
         for target in targets:
             progress.host_started(target)
@@ -227,3 +229,8 @@ def scan(
             result = future.result()
             progress.host_finished(result)
             yield futures[future], result
+        finished = True
+    finally:
+        # Ctrl-C (or a caller that stops early) must not wait for hosts still in flight: queued hosts are
+        # dropped and running ones left to their threads, which the command line does not wait for.
+        pool.shutdown(wait=finished, cancel_futures=not finished)

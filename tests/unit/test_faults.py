@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -103,3 +104,23 @@ def test_a_server_dripping_bytes_cannot_hold_the_first_exchange_past_its_deadlin
     server.close()
     assert failure.value.kind is FailureKind.TIMEOUT
     assert len(sent) <= 6  # a per-read timeout would have read all 20 bytes
+
+
+def test_ctrl_c_does_not_wait_for_a_slow_host_in_flight(tmp_path: Path, silent_server: int) -> None:
+    """A host that never answers (30 s timeout) is in flight: Ctrl-C writes what is known and exits 130 now."""
+    out = tmp_path / "scan.json"
+    args = ["scan", f"127.0.0.1:{silent_server}", "--protocols", "smb", "--timeout", "30", "--no-history"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shareaudit", *args, "--data-dir", str(tmp_path / "data"), "--json", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)  # loaded, and waiting on the silent host
+    proc.send_signal(signal.SIGINT)
+    # The bound this test is about: far less than the 30 s the host would hold a waiting exit.
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "partial results written" in err
+    written = json.loads(out.read_text())
+    assert [f["rule"] for f in written["findings"]] == ["target-not-scanned"]
