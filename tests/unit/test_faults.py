@@ -124,3 +124,51 @@ def test_ctrl_c_does_not_wait_for_a_slow_host_in_flight(tmp_path: Path, silent_s
     assert "Traceback" not in err and "partial results written" in err
     written = json.loads(out.read_text())
     assert [f["rule"] for f in written["findings"]] == ["target-not-scanned"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [b"\xfeSMB\x40\x00" + b"\x00" * 6, b"\xffSMB\x72", b"\xfeSMB" + b"\xff" * 60],
+    ids=["truncated-smb2-header", "truncated-smb1", "garbage-smb2"],
+)
+def test_a_server_answering_malformed_negotiates_is_one_host_error(tmp_path: Path, reply: bytes) -> None:
+    """A fake server answers every message with a malformed SMB header: exit 3, no traceback, host recorded."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while conn.recv(65536):
+                    conn.sendall(len(reply).to_bytes(4, "big") + reply)
+            except OSError:
+                pass
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by the test
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    out = tmp_path / "scan.json"
+    try:
+        run = _run(
+            "scan", f"127.0.0.1:{server.getsockname()[1]}", "--protocols", "smb", "--timeout", "3",
+            "--no-history", "--data-dir", str(tmp_path / "data"), "--json", str(out), "-q",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        server.close()
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr
+    host = json.loads(out.read_text())["hosts"][0]
+    assert host["error"] and host["error_kind"] in ("protocol", "not_smb", "timeout")
