@@ -24,6 +24,7 @@ class FailureKind(StrEnum):
     LOGIN = "login"  # a logon was refused
     DENIED = "denied"  # an operation was refused (access denied)
     PROTOCOL = "protocol"  # the server answered something we could not use
+    INTERRUPTED = "interrupted"  # Ctrl-C while the host was being scanned: what was learned is kept
 
 
 class CollectError(ShareauditError):

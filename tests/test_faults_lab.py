@@ -79,3 +79,25 @@ def test_a_walk_cut_short_is_kept_and_marked(tmp_path: Path, fault: str) -> None
         rules = {(f["rule"], f["share"]) for f in result["findings"]}
         assert ("walk-incomplete", "public") in rules
         assert ("unprivileged-read", "public") in rules
+
+
+@pytest.mark.usefixtures("lab")
+def test_ctrl_c_keeps_what_a_host_in_flight_had_learned(tmp_path: Path) -> None:
+    """Ctrl-C while labnas's shares are being walked (slowly): its posture and access matrix are kept."""
+    out = tmp_path / "scan.json"
+    args = [sys.executable, "-m", "shareaudit", "scan", LABNAS.address, "--protocols", "smb", "--no-history"]
+    args += ["--data-dir", str(tmp_path / "data"), "--max-rate", "1", "--json", str(out), "-q"]
+    scan = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # posture, shares and the matrix take about a second; the walks at 1 request/s far longer
+    scan.send_signal(signal.SIGINT)
+    _, err = scan.communicate(timeout=30)
+    assert scan.returncode == 130, err
+    assert "Traceback" not in err
+    host = json.loads(out.read_text())["hosts"][0]
+    assert host["error_kind"] == "interrupted"
+    assert host["posture"] is not None and host["posture"]["guest_fallback"]
+    public = next(s for s in host["shares"] if s["name"] == "public")
+    assert public["access"]["anonymous"]["read"]
+    result = json.loads(out.read_text())
+    assert ("target-not-scanned", LABNAS.address) in {(f["rule"], f["host"]) for f in result["findings"]}
+    assert ("unprivileged-read", "public") in {(f["rule"], f["share"]) for f in result["findings"]}

@@ -16,7 +16,7 @@ from shareaudit import __version__, scanfile
 from shareaudit.ad.enrich import enrich
 from shareaudit.audit import suppress
 from shareaudit.audit.history import History, new_since
-from shareaudit.collect.hosts import CollectOptions, Collector, Progress, ServiceCollector, scan
+from shareaudit.collect.hosts import CollectOptions, Collector, InFlight, Progress, ServiceCollector, scan
 from shareaudit.collect.inventory import Inventory
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Finding, HostResult, ScanResult, Tool
@@ -126,9 +126,13 @@ def _collect_options(
     )
 
 
-def _interrupted(run: _Run) -> Outcome:
-    """Ctrl-C: the hosts gathered so far, and the targets never reached as findings."""
+def _interrupted(run: _Run, in_flight: InFlight) -> Outcome:
+    """Ctrl-C: the hosts gathered so far, what the hosts in flight had learned, the rest as findings."""
     plan = run.plan
+    partial_hosts = in_flight.snapshots()
+    for n, target in enumerate(plan.targets.targets):
+        if n not in run.hosts and target.spec in partial_hosts:
+            run.hosts[n] = partial_hosts[target.spec]
     partial = run.result(_now())
     # The targets never reached become findings: an interrupted run must not read as a clean one.
     unscanned = [t.spec for n, t in enumerate(plan.targets.targets) if n not in run.hosts]
@@ -188,7 +192,8 @@ def run(
     redactor = Redactor(load_or_create_key(plan.data_dir / "redaction.key"), plan.show_names)
     inventory = Inventory(plan.outputs.inventory) if plan.outputs.inventory else None
     state = _Run(plan)
-    options = _collect_options(plan, redactor, inventory, progress)
+    in_flight = InFlight()
+    options = replace(_collect_options(plan, redactor, inventory, progress), in_flight=in_flight)
     json_path = plan.outputs.json
     with inventory if inventory is not None else contextlib.nullcontext():
         try:
@@ -197,7 +202,7 @@ def run(
                 if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
                     scanfile.write(state.result(), json_path)
         except KeyboardInterrupt:
-            return _interrupted(state)
+            return _interrupted(state, in_flight)
     warnings: list[str] = []
     final = state.result(_now())
     if plan.directory is not None:

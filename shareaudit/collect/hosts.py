@@ -11,6 +11,7 @@ host run beside SMB, in their own threads: a dead port of one protocol never hol
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -41,6 +42,7 @@ class CollectOptions:
     on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
     progress: Progress | None = None  # told about hosts and entries walked; None: nobody listens
     protocols: tuple[str, ...] = ("smb", "dicom")  # --protocols: which collectors run
+    in_flight: InFlight | None = None  # where collectors publish partial results (kept on Ctrl-C)
     dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
 
 
@@ -65,6 +67,35 @@ class NoProgress:
 
     def entries_walked(self, target: Target, share: str, count: int) -> None:
         """Ignore."""
+
+
+class InFlight:
+    """Hosts being collected, each with a way to say what it has learned so far (kept on Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, Callable[[], HostResult]] = {}
+
+    def started(self, target: Target, snapshot: Callable[[], HostResult]) -> None:
+        """A collector says how to read its partial result for this target."""
+        with self._lock:
+            self._snapshots[target.spec] = snapshot
+
+    def finished(self, target: Target) -> None:
+        with self._lock:
+            self._snapshots.pop(target.spec, None)
+
+    def snapshots(self) -> dict[str, HostResult]:
+        """What every host still in flight has learned, by target spec; a snapshot that fails is skipped."""
+        with self._lock:
+            pending = dict(self._snapshots)
+        taken = {}
+        for spec, snapshot in pending.items():
+            try:
+                taken[spec] = snapshot()
+            except (RuntimeError, ValueError, AttributeError):  # the worker changed it under us: skip it
+                continue
+        return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +258,8 @@ def scan(
             futures[pool.submit(scan_host, target, identities, options, chosen, others)] = target
         for future in as_completed(futures):
             result = future.result()
+            if options.in_flight is not None:
+                options.in_flight.finished(futures[future])
             progress.host_finished(result)
             yield futures[future], result
         finished = True

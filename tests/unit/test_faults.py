@@ -124,6 +124,7 @@ def test_ctrl_c_does_not_wait_for_a_slow_host_in_flight(tmp_path: Path, silent_s
     assert "Traceback" not in err and "partial results written" in err
     written = json.loads(out.read_text())
     assert [f["rule"] for f in written["findings"]] == ["target-not-scanned"]
+    assert [h["error_kind"] for h in written["hosts"]] == ["interrupted"]  # kept, marked, not dropped
 
 
 @pytest.mark.parametrize(

@@ -389,6 +389,12 @@ class SmbCollector:
         """Everything SMB says about one host; a failure keeps what was learned before it."""
         started = time.monotonic()
         state = _HostState(job)
+        in_flight = job.options.in_flight
+        if in_flight is not None:  # on Ctrl-C, what this host has learned so far is kept, marked interrupted
+            interrupted = CollectError(
+                FailureKind.INTERRUPTED, "interrupted (Ctrl-C) while it was being scanned"
+            )
+            in_flight.started(job.target, lambda: state.result(time.monotonic() - started, interrupted))
         where = f"{job.address}:{job.target.port}"
         log.info("%s: scanning %s", where, job.target.spec)
         try:
