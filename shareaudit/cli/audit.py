@@ -15,6 +15,7 @@ from rich.text import Text
 from shareaudit.audit.device import Check, checks
 from shareaudit.audit.history import Diff, History, StoredFinding
 from shareaudit.audit.run import run as run_audit
+from shareaudit.cli.options import data_dir_option, history_option
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
@@ -97,15 +98,8 @@ _config_option = click.option(
 
 
 @click.command("history")
-@click.option(
-    "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="SHAREAUDIT_DATA_DIR",
-    help="Where the history (and the redaction key) live. Default: the user data directory.",
-)
+@history_option("History database.")
+@data_dir_option("the history (and the redaction key) live")
 @click.option("--name", help="Only runs of this audit (config) name.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Runs listed at most.")
 @_config_option
@@ -183,15 +177,8 @@ def print_diff(diff: Diff, console: Console) -> None:
 @click.command("diff")
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
-@click.option(
-    "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help="History database."
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="SHAREAUDIT_DATA_DIR",
-    help="Where the history (and the redaction key) live. Default: the user data directory.",
-)
+@history_option("History database.")
+@data_dir_option("the history (and the redaction key) live")
 @click.option("--name", help="Audit name whose last two runs to compare (default: that of the latest run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 @_config_option
@@ -271,12 +258,7 @@ def print_checks(found: list[Check], console: Console) -> None:
     show_default=True,
     help="Seconds to wait for a connection or an answer.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="SHAREAUDIT_DATA_DIR",
-    help="Where the redaction key lives. Default: the user data directory.",
-)
+@data_dir_option("the redaction key lives")
 def device_command(
     targets: tuple[str, ...],
     account: str,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import click
 
 
 def grouped(
@@ -31,3 +34,20 @@ def grouped(
         return wrapped
 
     return decorate
+
+
+def data_dir_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--data-dir` ($SHAREAUDIT_DATA_DIR): `what` lives there; the same option on every command."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="SHAREAUDIT_DATA_DIR",
+        help=f"Where {what}. Default: the user data directory.",
+    )
+
+
+def history_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--history FILE`, the SQLite history database, as argument `history_file`."""
+    return click.option(
+        "--history", "history_file", type=click.Path(path_type=Path, dir_okay=False), help=help
+    )

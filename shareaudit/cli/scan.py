@@ -26,7 +26,7 @@ from shareaudit.cli.ad import (
 )
 from shareaudit.cli.ad import read as read_directory
 from shareaudit.cli.audit import history_path, resolve_data_dir
-from shareaudit.cli.options import grouped
+from shareaudit.cli.options import data_dir_option, grouped, history_option
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
@@ -352,12 +352,7 @@ class RecordOptions:
 record_options = grouped(
     "record",
     (
-        click.option(
-            "--history",
-            "history_file",
-            type=_PATH,
-            help="History database (default: history.sqlite in the data directory).",
-        ),
+        history_option("History database (default: history.sqlite in the data directory)."),
         click.option("--no-history", is_flag=True, help="Do not record this run in the history."),
         click.option(
             "--audit-name",
@@ -561,12 +556,7 @@ def report_outcome(outcome: Outcome, quiet: bool) -> None:
     is_flag=True,
     help="Print file and directory names that look like patient data (redacted by default).",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="SHAREAUDIT_DATA_DIR",
-    help="Where the redaction key (and the history) live. Default: the user data directory.",
-)
+@data_dir_option("the redaction key (and the history) live")
 @click.option("--strict", is_flag=True, help="Refuse to scan when any target entry is invalid.")
 @from_ad_option
 @directory_options
