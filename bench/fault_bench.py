@@ -7,7 +7,9 @@ Run by hand (no lab needed; every server is a small fake on 127.0.0.1):
 For each fault a real `shareaudit scan` runs against a fake server and the time until it exits is
 printed (median of the runs) with its exit code: a refused port, a port that accepts and never answers,
 one that drips a byte every half second, one that answers NEGOTIATE with a truncated SMB2 header, and
-Ctrl-C sent one second into a scan of a silent host.
+Ctrl-C sent one second into a scan of a silent host. With `--lab` (the loopback lab up: `tests/lab/lab.py
+up`), the later phases too: labnas's real answers through `tests/faultproxy.py`, dripped from the session
+setup, the root listing or the walk's listings on, or its SESSION_SETUP / QUERY_DIRECTORY answers garbled.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import faultproxy  # tests/faultproxy.py
 
 Serve = Callable[[socket.socket], None]
 
@@ -97,10 +103,28 @@ def _scan(port: int, timeout: float, interrupt_after: float | None = None) -> tu
         return time.monotonic() - started, code
 
 
+def _proxy(**misbehaviour: object) -> faultproxy.FaultProxy:
+    """A misbehaving proxy in front of labnas (127.0.0.11:445), listening on a free 127.0.0.1 port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return faultproxy.FaultProxy(("127.0.0.1", port), ("127.0.0.11", 445), **misbehaviour)  # type: ignore[arg-type]
+
+
+LATER_PHASES: list[tuple[str, dict[str, object]]] = [
+    ("drips from session setup on", {"drip_when": lambda n, c: faultproxy.SESSION_SETUP in c}),
+    ("drips the root listing", {"drip_when": lambda n, c: c == [faultproxy.QUERY_DIRECTORY]}),
+    ("drips the walk's listings", {"drip_when": lambda n, c: c == faultproxy.WALK_LISTING}),
+    ("garbled SESSION_SETUP", {"damage": (faultproxy.SESSION_SETUP, faultproxy.garbled)}),
+    ("truncated QUERY_DIRECTORY", {"damage": (faultproxy.QUERY_DIRECTORY, faultproxy.truncated)}),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--lab", action="store_true", help="also the later phases, through a proxy to labnas")
     args = parser.parse_args()
     refused = socket.create_server(("127.0.0.1", 0))
     refused_port = refused.getsockname()[1]
@@ -125,6 +149,19 @@ def main() -> None:
         print(f"{name:34} {statistics.median(times):8.2f}  {','.join(map(str, sorted(codes)))}  ({label})")
         if fake:
             fake.close()
+    if not args.lab:
+        return
+    for name, misbehaviour in LATER_PHASES:
+        times, codes = [], set()
+        for _ in range(args.runs):
+            proxy = _proxy(**misbehaviour)
+            with proxy.running():
+                seconds, code = _scan(proxy.listen[1], args.timeout)
+            times.append(seconds)
+            codes.add(code)
+        print(
+            f"{'labnas ' + name:34} {statistics.median(times):8.2f}  {','.join(map(str, sorted(codes)))}  (to give up)"
+        )
 
 
 if __name__ == "__main__":

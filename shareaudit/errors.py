@@ -34,3 +34,14 @@ class CollectError(ShareauditError):
         super().__init__(message)
         self.kind = kind
         self.status = status
+
+
+def unexpected(exc: BaseException) -> CollectError:
+    """An exception nobody expected while talking to one host (a library choking on an answer, or a bug).
+
+    The host is kept with what was learned before it, as a protocol failure in one line naming only the
+    exception's type (its text may quote server strings); the traceback goes to the --debug log only.
+    """
+    return CollectError(
+        FailureKind.PROTOCOL, f"unexpected failure ({type(exc).__name__}); run with --debug to see where"
+    )

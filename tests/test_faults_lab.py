@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import faultproxy
 import lab as lab_control
 import pytest
-from labdata import COPY_ADDRESSES, LABNAS
+from labdata import COPY_ADDRESSES, LABACL, LABNAS
 
 FOLDERS, FILES = 120, 25  # 3,000 files, one in five a DICOM name
 ADDRESS = {"kill": COPY_ADDRESSES[-3], "freeze": COPY_ADDRESSES[-4]}
@@ -101,3 +104,93 @@ def test_ctrl_c_keeps_what_a_host_in_flight_had_learned(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert ("target-not-scanned", LABNAS.address) in {(f["rule"], f["host"]) for f in result["findings"]}
     assert ("unprivileged-read", "public") in {(f["rule"], f["share"]) for f in result["findings"]}
+    # The walks still running are kept as far as they got, marked cut short, never as clean shares.
+    walked = {s["name"]: s["content"] for s in host["shares"] if s.get("content")}
+    cut = {
+        name: c for name, c in walked.items() if (c["error"] or "").startswith("interrupted (Ctrl-C) after")
+    }
+    assert cut, walked
+    assert all(c["truncated"] for c in cut.values()) and sum(c["entries_seen"] for c in cut.values()) > 0
+    incomplete = {f["share"] for f in result["findings"] if f["rule"] == "walk-incomplete"}
+    assert set(cut) <= incomplete
+
+
+# Answers of a real Samba (labnas) through tests/faultproxy.py: dripped one byte every 0.2 s from a chosen
+# exchange on, or damaged. With --timeout 1 a dripped answer must be cut off after a few bytes: the whole
+# answer (hundreds of bytes) would take minutes, and a per-read timeout would never fire.
+DRIPS: dict[str, Callable[[int, list[int]], bool]] = {
+    "negotiate": lambda number, _: number >= 1,
+    "session-setup": lambda _, commands: faultproxy.SESSION_SETUP in commands,
+    "root-listing": lambda _, commands: commands == [faultproxy.QUERY_DIRECTORY],
+    "walk-listing": lambda _, commands: commands == faultproxy.WALK_LISTING,
+}
+DAMAGES = {
+    "session-setup-truncated": (faultproxy.SESSION_SETUP, faultproxy.truncated),
+    "session-setup-garbled": (faultproxy.SESSION_SETUP, faultproxy.garbled),
+    "root-listing-truncated": (faultproxy.QUERY_DIRECTORY, faultproxy.truncated),
+    "query-directory-garbled": (faultproxy.QUERY_DIRECTORY, faultproxy.garbled),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scan_through(
+    proxy: faultproxy.FaultProxy, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Scan the proxy and labacl (which must not suffer for it) in one run.
+
+    Not labnas itself: while the proxy held its slowly drained connections, a direct scan of labnas once
+    had its srvsvc bind cut by the server ("Error while reading from remote"), a matter between Samba and
+    its clients; this test is about the scanner keeping one host's trouble to that host.
+    """
+    out = tmp_path / "scan.json"
+    args = [
+        sys.executable,
+        "-m",
+        "shareaudit",
+        "scan",
+        f"{proxy.listen[0]}:{proxy.listen[1]}",
+        LABACL.address,
+    ]
+    args += ["--protocols", "smb", "--timeout", "1", "--no-history", "--data-dir", str(tmp_path / "data")]
+    args += ["--json", str(out), "-q", "--max-rate", "0"]
+    with proxy.running():
+        # A hang guard only: the bound this test is about is the count of bytes dripped below.
+        run = subprocess.run(args, capture_output=True, text=True, timeout=240)
+    return run, json.loads(out.read_text())
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.parametrize("stage", list(DRIPS))
+def test_a_server_dripping_its_answers_is_cut_off_per_request(tmp_path: Path, stage: str) -> None:
+    proxy = faultproxy.FaultProxy(("127.0.0.1", _free_port()), (LABNAS.address, 445), drip_when=DRIPS[stage])
+    run, written = _scan_through(proxy, tmp_path)
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr
+    dripped, other = written["hosts"]
+    assert other["error"] is None and other["shares"]  # the other host was scanned in full
+    broken = [dripped["error_kind"]] + [
+        (share.get("content") or {}).get("error") for share in dripped["shares"] if share.get("content")
+    ]
+    assert "timeout" in broken or any(b and "answer" in b for b in broken if b != "timeout"), broken
+    # 0.2 s a byte: one answer cut off after --timeout is ~5 bytes; an impacket connection's whole budget
+    # (6 timeouts) ~30. A per-read timeout would have let every answer through, byte by byte.
+    assert 0 < proxy.dripped <= 40, proxy.dripped
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_server_answering_malformed_replies_costs_only_that_host(tmp_path: Path, damage: str) -> None:
+    proxy = faultproxy.FaultProxy(("127.0.0.1", _free_port()), (LABNAS.address, 445), damage=DAMAGES[damage])
+    run, written = _scan_through(proxy, tmp_path)
+    assert proxy.damaged >= 1
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    damaged, other = written["hosts"]
+    assert other["error"] is None and other["shares"]
+    assert damaged["error_kind"] == "protocol", damaged["error"]
+    assert "not-scanned" in " ".join(f["rule"] for f in written["findings"] if f["host"] == damaged["target"])

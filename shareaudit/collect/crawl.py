@@ -393,6 +393,7 @@ class ShareCrawl:
         deadline = started + self.bounds.time_budget
         pending: list[tuple[str, int]] = [("", 0)]  # (directory, depth)
         walk = _WalkState()
+        self._running = (started, walk, pending)
         try:
             self._walk(pending, walk, deadline)
         except CollectError as exc:
@@ -407,6 +408,29 @@ class ShareCrawl:
         if walk.stopped:
             walk.unlisted_dirs += len(pending)
         return self._content(time.monotonic() - started, walk)
+
+    def snapshot(self, why: str) -> Content | None:
+        """What a walk still running has found so far, marked as cut short (Ctrl-C); None before it starts.
+
+        Called from another thread while the walk goes on: a count changing under it is read again.
+        """
+        running = getattr(self, "_running", None)
+        if running is None:
+            return None
+        started, walk, pending = running
+        for _ in range(5):
+            try:
+                content = self._content(time.monotonic() - started, walk)
+                unlisted = len(pending)
+                break
+            except RuntimeError:  # a dict of counts grew while it was read
+                continue
+        else:
+            return None
+        failure = (
+            f"{why} after {self.tally.entries} entries in {self.tally.dirs} folders ({unlisted} not listed)"
+        )
+        return replace(content, truncated=True, error=failure)
 
     def _walk(self, pending: list[tuple[str, int]], walk: _WalkState, deadline: float) -> None:
         """Breadth first within the bounds; `pending` holds what is left when it stops or fails."""

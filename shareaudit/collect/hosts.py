@@ -10,21 +10,24 @@ host run beside SMB, in their own threads: a dead port of one protocol never hol
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
-from shareaudit.errors import CollectError, FailureKind
+from shareaudit.errors import CollectError, FailureKind, unexpected
 from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
 from shareaudit.plan.targets import Target
 from shareaudit.redact import Redactor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +209,33 @@ def scan_host(
     if not services:
         if collector is None:
             return failed(target, CollectError(FailureKind.PROTOCOL, "no protocol was asked"), 0.0)
-        return collector.collect(job)
+        return _collect_smb(collector, job, started)
     with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="service") as pool:
-        pending = [pool.submit(other.collect, job) for other in services]
-        smb = collector.collect(job) if collector is not None else None
-        found = [service for future in pending for service in future.result()]
+        pending = [(other, pool.submit(other.collect, job)) for other in services]
+        smb = _collect_smb(collector, job, started) if collector is not None else None
+        found = [service for other, future in pending for service in _services(other, future, job)]
     return merge(target, address, smb, found)
+
+
+# The last boundary: collectors never raise for a host problem, but a library choking on an answer (or a
+# bug) must cost this one host, never the scan. The traceback goes to the --debug log.
+def _collect_smb(collector: Collector, job: HostJob, started: float) -> HostResult:
+    try:
+        return collector.collect(job)
+    except Exception as exc:
+        log.debug("%s: %s collector failed", job.target.spec, collector.protocol, exc_info=True)
+        return failed(job.target, unexpected(exc), time.monotonic() - started)
+
+
+def _services(
+    other: ServiceCollector, future: Future[tuple[Service, ...]], job: HostJob
+) -> tuple[Service, ...]:
+    try:
+        return future.result()
+    except Exception as exc:
+        log.debug("%s: %s collector failed", job.target.spec, other.protocol, exc_info=True)
+        error = unexpected(exc)
+        return (Service(other.protocol, 0, False, str(error), error.kind.value),)
 
 
 def default_collector() -> Collector:

@@ -24,7 +24,7 @@ from synthetic import host, result
 from shareaudit import scanfile
 from shareaudit.cli.report import EXIT_OK, EXIT_TARGETS_FAILED, exit_code
 from shareaudit.collect.dicom import first_contact, judge
-from shareaudit.collect.dicom.association import FindAnswer, RetrieveAnswer, StudyRow, _study_row
+from shareaudit.collect.dicom.association import FindAnswer, RetrieveAnswer, StudyRow, study_row
 from shareaudit.collect.dicom.collector import probe_port
 from shareaudit.collect.dicom.first_contact import Answer, associate_rq, classify, contact
 from shareaudit.collect.dicom.options import DEFAULT_AE_TITLES, DEFAULT_PORTS, DicomOptions, dicom_options
@@ -208,7 +208,7 @@ def test_a_find_answer_is_reduced_to_the_keys_asked_for() -> None:
     answer.NumberOfStudyRelatedSeries = "2"
     answer.NumberOfStudyRelatedInstances = 3
     answer.RetrieveAETitle = "ORTHANC"
-    row = _study_row(answer)
+    row = study_row(answer)
     assert row == StudyRow("1.2.3.4", ("CT", "SR"), "20190314", 2, 3, "ORTHANC")
     assert "DICOMTEST" not in repr(row)
 

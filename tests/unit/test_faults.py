@@ -116,7 +116,17 @@ def test_ctrl_c_does_not_wait_for_a_slow_host_in_flight(tmp_path: Path, silent_s
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2)  # loaded, and waiting on the silent host
+    # Loaded, and waiting on the silent host: its connection is up (however long loading takes).
+    waited = time.monotonic() + 60
+    while (
+        time.monotonic() < waited
+        and not subprocess.run(
+            ["ss", "-Htn", "state", "established", f"( dport = :{silent_server} )"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    ):
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     # The bound this test is about: far less than the 30 s the host would hold a waiting exit.
     _, err = proc.communicate(timeout=10)
@@ -173,3 +183,60 @@ def test_a_server_answering_malformed_negotiates_is_one_host_error(tmp_path: Pat
     assert "Traceback" not in run.stderr
     host = json.loads(out.read_text())["hosts"][0]
     assert host["error"] and host["error_kind"] in ("protocol", "not_smb", "timeout")
+
+
+def test_a_deadline_cuts_off_a_connection_however_slowly_the_server_drips() -> None:
+    """A client reading with a per-read timeout (as impacket does) is stopped by the Deadline of its work."""
+    import socket
+    import threading
+
+    from shareaudit.collect.deadline import Deadline
+    from shareaudit.errors import CollectError, FailureKind
+
+    server = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        try:
+            for _ in range(100):  # 20 s at 0.2 s a byte, each byte well inside the client's read timeout
+                conn.sendall(b"x")
+                sent.append(1)
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    received = 0
+    with pytest.raises(CollectError) as failure, Deadline(1.0, "reading the answer").watching():
+        sock = socket.create_connection(server.getsockname(), timeout=0.5)
+        while True:
+            chunk = sock.recv(1)
+            if not chunk:
+                raise ConnectionError("closed")  # what a library says when its socket is shut under it
+            received += 1
+    thread.join(timeout=10)
+    server.close()
+    assert failure.value.kind is FailureKind.TIMEOUT and "reading the answer" in str(failure.value)
+    assert 0 < received <= 8 and len(sent) <= 12  # not the 100 bytes a per-read timeout lets through
+
+
+def test_a_deadline_leaves_work_done_in_time_alone() -> None:
+    import socket
+
+    from shareaudit.collect.deadline import Deadline
+
+    server = socket.create_server(("127.0.0.1", 0))
+    deadline = Deadline(5.0, "quick work")
+    with deadline.watching():
+        sock = socket.create_connection(server.getsockname(), timeout=1)
+        conn, _ = server.accept()
+        conn.sendall(b"ok")
+        assert sock.recv(2) == b"ok"
+    assert not deadline.expired
+    sock.close()
+    conn.close()
+    server.close()

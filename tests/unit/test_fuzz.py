@@ -11,6 +11,7 @@ import contextlib
 import io
 import struct
 import zipfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from shareaudit.classify.archive import parse_central_directory, parse_zip_tail
 from shareaudit.classify.sniff import sniff
 from shareaudit.collect.smb.sd import parse_security_descriptor
 from shareaudit.collect.smb.walk import parse_directory_information
+from shareaudit.errors import CollectError
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -115,3 +117,109 @@ def test_zip_central_directories(data: bytes, entries: int | None) -> None:
 )
 def test_content_sniffers(head: bytes, name: str) -> None:
     sniff(head, name)
+
+
+def _find_identifier() -> bytes:
+    """A C-FIND study answer's identifier as Orthanc sends it (implicit VR little endian)."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.dsutils import encode
+
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    identifier.StudyDate = "20260101"
+    identifier.ModalitiesInStudy = ["CT", "SR"]
+    identifier.NumberOfStudyRelatedSeries = "2"
+    identifier.NumberOfStudyRelatedInstances = "40"
+    identifier.RetrieveAETitle = "ORTHANC"
+    encoded = encode(identifier, True, True)
+    assert encoded
+    return encoded
+
+
+FIND_IDENTIFIER = _find_identifier()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutations(FIND_IDENTIFIER))
+def test_dicom_find_answers(data: bytes) -> None:
+    """pynetdicom decodes what the server sent; reducing it to a StudyRow never raises, whatever it holds."""
+    from pynetdicom.dsutils import decode
+
+    from shareaudit.collect.dicom.association import study_row
+
+    try:
+        identifier = decode(io.BytesIO(data), True, True)
+    except Exception:  # noqa: BLE001  (pynetdicom reports an undecodable identifier as a failed answer)
+        return
+    study_row(identifier)
+
+
+RPC = Path(__file__).parent / "data" / "rpc"  # labnas's real answers, recorded over impacket
+RPC_ANSWERS = {
+    name: (RPC / f"{name}.bin").read_bytes() for name in ("lsa_lookup", "samr_pw", "samr_lo", "samr_users")
+}
+
+
+class _Replay:
+    """impacket's own DCERPC_v5.request (error check, answer parsing) over recorded, mutated answers."""
+
+    def __init__(self, answers: dict[int, bytes]) -> None:
+        from impacket.dcerpc.v5.rpcrt import DCERPC_v5
+
+        self.dce = object.__new__(DCERPC_v5)
+        self.dce.transfer_syntax = None
+        self.answers = answers
+        self.asked: list[object] = []
+        self.dce.call = lambda opnum, request, uuid=None: self.asked.append(request)  # type: ignore[method-assign]
+        self.dce.recv = self._recv  # type: ignore[method-assign]
+
+    def _recv(self) -> bytes:
+        request = self.asked[-1]
+        key = int(request["DomainInformationClass"]) if "DomainInformationClass" in request.fields else 0
+        return self.answers[key]
+
+
+class _Conn:
+    def getRemoteHost(self) -> str:
+        return "127.0.0.1"
+
+
+@FUZZ
+@given(_mutations(RPC_ANSWERS["samr_pw"]), _mutations(RPC_ANSWERS["samr_lo"]))
+def test_samr_policy_answers(password: bytes, lockout: bytes) -> None:
+    """The password and lockout policy from any answer: read, or one CollectError, never anything else."""
+    from impacket.dcerpc.v5 import samr as impacket_samr
+
+    from shareaudit.collect.smb import samr
+
+    classes = impacket_samr.DOMAIN_INFORMATION_CLASS
+    replay = _Replay({classes.DomainPasswordInformation: password, classes.DomainLockoutInformation: lockout})
+    with contextlib.suppress(CollectError):
+        samr._policy(_Conn(), replay.dce, b"\0" * 20)  # type: ignore[arg-type]
+
+
+@FUZZ
+@given(_mutations(RPC_ANSWERS["samr_users"]))
+def test_samr_account_answers(answer: bytes) -> None:
+    from shareaudit.collect.smb import samr
+
+    replay = _Replay({0: answer})
+    with contextlib.suppress(CollectError):
+        samr._accounts(_Conn(), replay.dce, b"\0" * 20)  # type: ignore[arg-type]
+
+
+@FUZZ
+@given(_mutations(RPC_ANSWERS["lsa_lookup"]))
+def test_lsa_lookup_answers(answer: bytes) -> None:
+    from impacket.dcerpc.v5 import lsat
+
+    from shareaudit.collect.smb import lsa
+    from shareaudit.collect.smb.rpc import UNREADABLE
+
+    try:
+        parsed = lsat.LsarLookupSidsResponse(answer)
+    except UNREADABLE:
+        return  # raised inside the RPC call, where RPC_FAILURES catches it: one CollectError
+    with contextlib.suppress(CollectError), lsa.readable("LsarLookupSids"):
+        lsa._names(["S-1-5-32-544", "S-1-1-0", "S-1-5-21-1-2-3-500"], parsed)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import config as pydicom_config
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
@@ -32,6 +33,9 @@ from shareaudit.collect.dicom.first_contact import (
 _config.LOG_RESPONSE_IDENTIFIERS = False
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_HANDLER_LEVEL = "none"
+# Nor pydicom a value it finds invalid: its warning quotes the value, and every value read here is reduced
+# by this module (study_row) whatever it holds.
+pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +199,7 @@ class Session:
                         return FindAnswer(tuple(rows), "truncated", None, "the cancel was not honoured")
                     continue
                 if identifier is not None:
-                    rows.append(_study_row(identifier))
+                    rows.append(study_row(identifier))
                 del identifier  # nothing but the row outlives this line
                 if len(rows) >= limit:
                     self.assoc.send_c_cancel(1, query_model=STUDY_ROOT_FIND)
@@ -272,7 +276,7 @@ def _first_text(value: object) -> str | None:
     return str(value).strip() or None
 
 
-def _study_row(identifier: Dataset) -> StudyRow:
+def study_row(identifier: Dataset) -> StudyRow:
     """The keys asked for, as plain values; nothing else of the identifier is read."""
     modalities = identifier.get("ModalitiesInStudy")
     if modalities is None or modalities == "":

@@ -48,7 +48,7 @@ from smbprotocol.open import (
 )
 from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
-from shareaudit.collect.smb.client import SmbSession
+from shareaudit.collect.smb.client import SMB_FAILURES, SmbSession, timed_out
 from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
 
@@ -67,7 +67,7 @@ OWNER_GROUP_DACL = 0x00000001 | 0x00000002 | 0x00000004
 
 def _failure(exc: Exception, what: str) -> CollectError:
     """A dead or confused server, as opposed to a refusal (which callers record as an answer)."""
-    if isinstance(exc, SMBException) and "timeout" in str(exc).lower():
+    if timed_out(exc):
         return CollectError(FailureKind.TIMEOUT, f"{what}: the server stopped answering")
     return CollectError(FailureKind.PROTOCOL, f"{what}: {exc}")
 
@@ -101,7 +101,7 @@ def connect_tree(smb: SmbSession, share: str, timeout: float) -> Tree | str:
         log.info("%s: tree connect refused, %s", where, status_name(exc.status))
         log.debug("%s: tree connect status 0x%08x", where, int(exc.status))
         return status_name(exc.status)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         log.info("%s: tree connect failed: %s", where, type(exc).__name__)
         raise _failure(exc, f"tree connect to {share}") from exc
     answer = SMB2TreeConnectResponse()
@@ -179,7 +179,7 @@ def measure_root(tree: Tree, share: str) -> RootAccess:
     except SMBResponseException as exc:
         log.info("%s: root open refused, %s", tree.where, status_name(exc.status))
         return RootAccess(None, status_name(exc.status), False)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         log.info("%s: root open failed: %s", tree.where, type(exc).__name__)
         raise _failure(exc, f"opening the root of {share}") from exc
     try:
@@ -208,7 +208,7 @@ def measure_root(tree: Tree, share: str) -> RootAccess:
             listable,
         )
         return RootAccess(mask, None, listable)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         raise _failure(exc, f"reading the root of {share}") from exc
     finally:
         _close(handle)
@@ -236,7 +236,7 @@ def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
     except SMBResponseException as exc:
         log.info("%s: root security descriptor: open refused, %s", tree.where, status_name(exc.status))
         return status_name(exc.status)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         raise _failure(exc, f"opening the root of {share}") from exc
     try:
         raw = _query_security(tree, handle, OWNER_GROUP_DACL)
@@ -245,7 +245,7 @@ def root_security_descriptor(tree: Tree, share: str) -> bytes | str:
     except SMBResponseException as exc:
         log.info("%s: root security descriptor: refused, %s", tree.where, status_name(exc.status))
         return status_name(exc.status)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         raise _failure(exc, f"reading the security of {share}") from exc
     finally:
         _close(handle)
@@ -292,7 +292,7 @@ def write_probe(tree: Tree, share: str) -> ProbeOutcome:
             note = "creating a file that deletes itself was refused (no write, or write without delete)"
         log.info("%s: write probe refused, %s", tree.where, status_name(exc.status))
         return ProbeOutcome(name, False, True, status_name(exc.status), note)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         raise _failure(exc, f"write probe on {share}") from exc
     _close(handle)
     try:
@@ -313,7 +313,7 @@ def write_probe(tree: Tree, share: str) -> ProbeOutcome:
         return ProbeOutcome(
             name, True, False, status_name(exc.status), "could not confirm the probe file is gone"
         )
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         log.info("%s: write probe: created; checking it is gone failed: %s", tree.where, type(exc).__name__)
         return ProbeOutcome(name, True, False, None, f"could not confirm the probe file is gone: {exc}")
     _close(check)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import time
 import uuid
 from dataclasses import dataclass
@@ -87,6 +88,38 @@ class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped
         self.encrypt_data = False
 
 
+# What smbprotocol raises for a dead or confused server: its own errors, the socket's, and what its
+# structures raise on an answer too short for the fields they unpack (struct.error, ValueError).
+SMB_FAILURES = (SMBException, OSError, ValueError, struct.error)
+
+
+class _Connection(Connection):  # type: ignore[misc]  # smbprotocol is untyped
+    """smbprotocol's Connection with a deadline on every answer.
+
+    smbprotocol's own operations (session setup, CREATE, QUERY_DIRECTORY, CLOSE) wait for their answer
+    without one, and its transport times out per read, so a server dripping bytes would hold them forever.
+    Here every wait is bounded by `request_timeout` for the whole answer (smbprotocol then raises
+    "Connection timeout of N seconds exceeded", which callers record as TIMEOUT).
+    """
+
+    request_timeout: float = 60.0
+
+    def receive(
+        self, request: Any, wait: bool = True, timeout: float | None = None, resolve_symlinks: bool = True
+    ) -> Any:
+        return super().receive(
+            request,
+            wait=wait,
+            timeout=self.request_timeout if timeout is None else timeout,
+            resolve_symlinks=resolve_symlinks,
+        )
+
+
+def timed_out(exc: Exception) -> bool:
+    """Whether an smbprotocol failure is a wait that ran out (rather than a refusal or a broken answer)."""
+    return isinstance(exc, SMBException) and "timeout" in str(exc).lower()
+
+
 @dataclass
 class SmbSession:
     """A logged-on smbprotocol session for one identity on one host."""
@@ -105,10 +138,11 @@ class SmbSession:
 
 def _connection(host: str, port: int, timeout: float, guest: bool) -> Connection:
     started = time.monotonic()
-    conn = Connection(uuid.uuid4(), host, port, require_signing=not guest)
+    conn = _Connection(uuid.uuid4(), host, port, require_signing=not guest)
+    conn.request_timeout = timeout
     try:
         conn.connect(timeout=timeout)
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         log.info("%s:%d: data connection failed: %s", host, port, exc)
         raise CollectError(FailureKind.PROTOCOL, f"cannot connect for a data session: {exc}") from exc
     log.debug(
@@ -180,11 +214,15 @@ def open_session(host: str, port: int, identity: Identity, timeout: float) -> Sm
         _quiet_disconnect(conn)
         log.info("%s: data logon as %s (%s): refused by authentication", host, identity.label, identity.kind)
         raise CollectError(FailureKind.LOGIN, f"logon as {identity.qualified_name} refused: {exc}") from exc
-    except (SMBException, OSError, ValueError) as exc:
+    except SMB_FAILURES as exc:
         _quiet_disconnect(conn)
         log.info(
             "%s: data logon as %s (%s): failed: %s", host, identity.label, identity.kind, type(exc).__name__
         )
+        if timed_out(exc):
+            raise CollectError(
+                FailureKind.TIMEOUT, f"logon as {identity.qualified_name}: no answer within {timeout:g} s"
+            ) from exc
         raise CollectError(FailureKind.PROTOCOL, f"logon as {identity.qualified_name} failed: {exc}") from exc
     log.info(
         "%s: data logon as %s (%s): accepted, %s",

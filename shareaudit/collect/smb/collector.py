@@ -23,7 +23,7 @@ from shareaudit.collect.smb import client, logon, negotiate, rpc, samr
 from shareaudit.collect.smb.matrix import Actor, measure_host_access
 from shareaudit.collect.smb.walk import Walker
 from shareaudit.collect.walk import RateLimit
-from shareaudit.errors import CollectError, FailureKind
+from shareaudit.errors import CollectError, FailureKind, unexpected
 from shareaudit.model import (
     AccountDisclosure,
     Content,
@@ -58,6 +58,8 @@ class _HostState:
     matrix: dict[str, Identity] = field(default_factory=dict)  # label -> identity as used on this host
     accounts: AccountDisclosure | None = None  # local accounts over SAMR, as anonymous or guest
     password_policy: PasswordPolicy | None = None
+    walked: dict[str, Content] = field(default_factory=dict)  # share name -> its finished walk
+    walking: dict[str, ShareCrawl] = field(default_factory=dict)  # share name -> its walk still running
 
     @property
     def address(self) -> str:
@@ -88,6 +90,18 @@ class _HostState:
             password_policy=self.password_policy,
         )
 
+    def _shares(self, interrupted: bool) -> tuple[Share, ...]:
+        """The shares with every walk that finished, and on Ctrl-C what each running walk had found."""
+        contents = dict(self.walked)
+        if interrupted:
+            for name, crawl in list(self.walking.items()):
+                if name not in contents and (partial := crawl.snapshot("interrupted (Ctrl-C)")) is not None:
+                    contents[name] = partial
+        return tuple(
+            replace(share, content=contents[share.name]) if share.name in contents else share
+            for share in self.shares
+        )
+
     def result(self, elapsed: float, error: CollectError | None = None) -> HostResult:
         error = error or (self.refused_logons[0] if self.refused_logons else None)
         target = self.job.target
@@ -99,7 +113,7 @@ class _HostState:
             error=str(error) if error else None,
             error_kind=error.kind.value if error else None,
             posture=self.posture(),
-            shares=self.shares,
+            shares=self._shares(error is not None and error.kind is FailureKind.INTERRUPTED),
             enumeration=tuple(self.enumeration),
             logons=tuple(self.logons),
             elapsed_s=round(elapsed, 3),
@@ -300,20 +314,17 @@ def _crawl_shares(state: _HostState) -> None:
         identity = walker_for(share, state.matrix) if share.type == "disk" and not share.excluded else None
         if identity is not None:
             jobs.append((index, share, identity))
-    contents: dict[int, Content] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, options.max_shares), thread_name_prefix="share") as pool:
             futures = {
-                pool.submit(_crawl_one, state, share, identity, sessions): i for i, share, identity in jobs
+                pool.submit(_crawl_one, state, share, identity, sessions): share.name
+                for _, share, identity in jobs
             }
             for future in as_completed(futures):
-                contents[futures[future]] = future.result()
+                state.walked[futures[future]] = future.result()  # kept at once: Ctrl-C may come next
     finally:
         sessions.close()
-    state.shares = tuple(
-        replace(share, content=contents[i]) if i in contents else share
-        for i, share in enumerate(state.shares)
-    )
+    state.shares = state._shares(interrupted=False)
 
 
 def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _Sessions) -> Content:
@@ -346,8 +357,10 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
             bounds = options.crawl
             walker = Walker(tree, RateLimit(bounds.rate), options.timeout, bounds.in_flight)
             crawl = ShareCrawl(walker, identity.label, bounds, options.redactor, sink, on_entries=walked)
+            state.walking[share.name] = crawl
             content = crawl.run()
         finally:
+            state.walking.pop(share.name, None)
             tree.disconnect()
     except CollectError as exc:
         log.info("%s: walk failed: %s", where, exc)
@@ -414,5 +427,10 @@ class SmbCollector:
         except CollectError as exc:
             log.info("%s: stopped (%s): %s", where, exc.kind, exc)
             return state.result(time.monotonic() - started, exc)
+        except (
+            Exception
+        ) as exc:  # a library choking on an answer, or a bug: this host stops, the others go on
+            log.debug("%s: unexpected failure", where, exc_info=True)
+            return state.result(time.monotonic() - started, unexpected(exc))
         log.info("%s: done in %.1f s", where, time.monotonic() - started)
         return state.result(time.monotonic() - started)

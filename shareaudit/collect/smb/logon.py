@@ -28,6 +28,7 @@ from typing import Any
 from impacket.nmb import NetBIOSError, NetBIOSTimeout
 from impacket.smbconnection import SessionError, SMBConnection
 
+from shareaudit.collect.deadline import Deadline
 from shareaudit.collect.smb.negotiate import SMB1_DIALECT, dialect_name
 from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
@@ -114,6 +115,16 @@ def _dialect(conn: SMBConnection) -> str:
     return dialect if isinstance(dialect, str) else dialect_name(int(dialect))
 
 
+# impacket times out per read, so a server dripping bytes could hold one of its connections forever: the
+# whole of a connection's work (negotiate, logon, the RPC calls made on it) gets this many timeouts.
+CONNECTION_BUDGET = 6
+
+
+def bounded(host: str, port: int, timeout: float, what: str) -> Deadline:
+    """The deadline for the whole of one impacket connection's work."""
+    return Deadline(CONNECTION_BUDGET * timeout, f"{what} on {host}:{port}")
+
+
 def stalled(timeout: float) -> CollectError:
     """The error for a server that accepted the connection and then stopped answering."""
     return CollectError(FailureKind.TIMEOUT, f"the server stopped answering (no reply within {timeout:g} s)")
@@ -150,6 +161,11 @@ def login(conn: SMBConnection, identity: Identity) -> LogonAnswer:
     except (OSError, NetBIOSError) as exc:
         log.info("%s: logon as %s (%s): failed: %s", host, identity.label, identity.kind, exc)
         raise CollectError(FailureKind.PROTOCOL, f"session setup failed: {exc}") from exc
+    except Exception as exc:  # impacket raises bare Exception and struct.error on malformed answers
+        log.info("%s: logon as %s (%s): malformed answer", host, identity.label, identity.kind)
+        raise CollectError(
+            FailureKind.PROTOCOL, f"session setup failed: malformed answer ({type(exc).__name__}: {exc})"
+        ) from exc
     # impacket reads SMB2_SESSION_FLAG_IS_GUEST ([MS-SMB2] 2.2.6) or SMB1's SMB_SETUP_GUEST.
     guest = bool(conn.isGuestSession())
     log.info(
@@ -165,28 +181,30 @@ def login(conn: SMBConnection, identity: Identity) -> LogonAnswer:
 
 def probe_logon(host: str, port: int, identity: Identity, timeout: float) -> LogonAnswer:
     """One connection, one session setup as the identity, then log off."""
-    conn = connect(host, port, timeout)
-    try:
-        return login(conn, identity)
-    finally:
-        close(conn)
+    with bounded(host, port, timeout, f"logon as {identity.label}").watching():
+        conn = connect(host, port, timeout)
+        try:
+            return login(conn, identity)
+        finally:
+            close(conn)
 
 
 @contextlib.contextmanager
 def session(host: str, port: int, identity: Identity, timeout: float) -> Iterator[SMBConnection]:
     """A logged-on impacket connection for RPC work; CollectError(LOGIN) when the logon is refused."""
-    conn = connect(host, port, timeout)
-    try:
-        answer = login(conn, identity)
-        if not answer.accepted:
-            raise CollectError(
-                FailureKind.LOGIN,
-                f"logon as {identity.qualified_name} refused: {answer.status}",
-                answer.status,
-            )
-        yield conn
-    finally:
-        close(conn)
+    with bounded(host, port, timeout, f"RPC session as {identity.label}").watching():
+        conn = connect(host, port, timeout)
+        try:
+            answer = login(conn, identity)
+            if not answer.accepted:
+                raise CollectError(
+                    FailureKind.LOGIN,
+                    f"logon as {identity.qualified_name} refused: {answer.status}",
+                    answer.status,
+                )
+            yield conn
+        finally:
+            close(conn)
 
 
 def can_open_ipc(conn: SMBConnection) -> bool:
@@ -209,12 +227,13 @@ def close(conn: SMBConnection) -> None:
 
 def probe_null_session(host: str, port: int, timeout: float) -> tuple[LogonAnswer, bool | None]:
     """A null session and, when it is accepted, whether it may open IPC$."""
-    conn = connect(host, port, timeout)
-    try:
-        answer = login(conn, ANONYMOUS)
-        return answer, can_open_ipc(conn) if answer.accepted else None
-    finally:
-        close(conn)
+    with bounded(host, port, timeout, "null session").watching():
+        conn = connect(host, port, timeout)
+        try:
+            answer = login(conn, ANONYMOUS)
+            return answer, can_open_ipc(conn) if answer.accepted else None
+        finally:
+            close(conn)
 
 
 def unknown_user() -> Identity:

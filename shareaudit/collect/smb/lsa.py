@@ -14,7 +14,7 @@ from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
 from impacket.dcerpc.v5.rpcrt import DCERPCException
 from impacket.smbconnection import SMBConnection
 
-from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, rpc_error
+from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, readable, rpc_error
 
 log = logging.getLogger(__name__)
 # [MS-LSAT] 2.2.13 SID_NAME_USE: the kinds that carry a real name.
@@ -50,7 +50,8 @@ def lookup_sids(conn: SMBConnection, sids: Iterable[str]) -> dict[str, str]:
                 answer = exc.get_packet()
             except RPC_FAILURES as exc:
                 raise rpc_error(exc, "LsarLookupSids", conn) from exc
-            names.update(_names(batch, answer))
+            with readable("LsarLookupSids"):
+                names.update(_names(batch, answer))
     log.info("%s: LsarLookupSids: %d SIDs asked, %d named", host, len(wanted), len(names))
     return names
 

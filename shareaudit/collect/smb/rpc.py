@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,8 +58,20 @@ class ShareEntry:
         return self.name.endswith("$") or self.special
 
 
+# What impacket's NDR parsing raises on an answer it cannot decode (truncated, lengths that lie, bad text).
+UNREADABLE = (struct.error, KeyError, IndexError, TypeError, ValueError)
 # What an RPC call over SMB can raise, short of a bug.
-RPC_FAILURES = (SessionError, DCERPCException, NetBIOSError, NetBIOSTimeout, OSError)
+RPC_FAILURES = (SessionError, DCERPCException, NetBIOSError, NetBIOSTimeout, OSError, *UNREADABLE)
+
+
+@contextlib.contextmanager
+def readable(what: str) -> Iterator[None]:
+    """Reading the fields of an answer impacket parsed: a field missing, of the wrong arm or not text
+    (a malformed or hostile answer) is one CollectError(PROTOCOL), never an exception of its own."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:  # UnicodeDecodeError too
+        raise CollectError(FailureKind.PROTOCOL, f"{what}: unreadable answer ({type(exc).__name__})") from exc
 
 
 def rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
@@ -90,6 +103,8 @@ def _rpc_error(exc: Exception, what: str, conn: SMBConnection) -> CollectError:
         return CollectError(
             FailureKind.DENIED if denied else FailureKind.PROTOCOL, f"{what}: {status}", status
         )
+    if isinstance(exc, UNREADABLE):  # its text may quote the answer's bytes: only the type is kept
+        return CollectError(FailureKind.PROTOCOL, f"{what}: unreadable answer ({type(exc).__name__})")
     return CollectError(FailureKind.PROTOCOL, f"{what}: {exc}")
 
 

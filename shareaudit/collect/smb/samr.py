@@ -26,7 +26,7 @@ from impacket.dcerpc.v5.rpcrt import DCERPCException
 from impacket.smbconnection import SMBConnection
 
 from shareaudit.collect.smb import logon
-from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, rpc_error
+from shareaudit.collect.smb.rpc import RPC_FAILURES, bind, readable, rpc_error
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import AccountDisclosure, PasswordPolicy
 from shareaudit.plan.identities import Identity
@@ -119,7 +119,8 @@ def _open_domain(conn: SMBConnection, dce: Any) -> tuple[str, Any]:
     answer = _call(
         conn, "SamrEnumerateDomainsInSamServer", samr.hSamrEnumerateDomainsInSamServer, dce, server
     )
-    names = [_string(d["Name"]) for d in _entries(answer)]
+    with readable("SamrEnumerateDomainsInSamServer"):
+        names = [_string(d["Name"]) for d in _entries(answer)]
     own = [name for name in names if name and name.lower() != _BUILTIN]
     if not own:
         raise CollectError(FailureKind.PROTOCOL, "SamrEnumerateDomainsInSamServer: no domain but Builtin")
@@ -165,11 +166,12 @@ def _accounts(conn: SMBConnection, dce: Any, domain: Any) -> Accounts:
     for _ in range(_MAX_CALLS):
         answer, more = _enumerate_page(conn, dce, domain, context)
         entries = _entries(answer)
-        for entry in entries:
-            total += 1
-            if len(kept) < MAX_NAMES:
-                kept.append((int(entry["RelativeId"]), _string(entry["Name"])))
-        context = int(answer["EnumerationContext"])
+        with readable("SamrEnumerateUsersInDomain"):
+            for entry in entries:
+                total += 1
+                if len(kept) < MAX_NAMES:
+                    kept.append((int(entry["RelativeId"]), _string(entry["Name"])))
+            context = int(answer["EnumerationContext"])
         if not more or not entries or total >= MAX_COUNTED:
             break
     names = tuple(name for _, name in sorted(kept))
@@ -182,8 +184,11 @@ def _policy(conn: SMBConnection, dce: Any, domain: Any) -> Policy:
     what = "SamrQueryInformationDomain"
     password = _call(conn, f"{what} (password)", query, dce, domain, classes.DomainPasswordInformation)
     lockout = _call(conn, f"{what} (lockout)", query, dce, domain, classes.DomainLockoutInformation)
-    pw = password["Buffer"]["Password"]
-    lo = lockout["Buffer"]["Lockout"]
+    with readable(what):
+        return _read_policy(password["Buffer"]["Password"], lockout["Buffer"]["Lockout"])
+
+
+def _read_policy(pw: Any, lo: Any) -> Policy:
     return Policy(
         min_length=int(pw["MinPasswordLength"]),
         history=int(pw["PasswordHistoryLength"]),

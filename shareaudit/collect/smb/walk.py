@@ -27,11 +27,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from smbprotocol.connection import Request
-from smbprotocol.exceptions import SMBException, SMBResponseException
+from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
 from shareaudit.collect.smb.access import Tree
+from shareaudit.collect.smb.client import SMB_FAILURES, timed_out
 from shareaudit.collect.smb.status import status_name
 from shareaudit.collect.walk import Entry, Listing, RateLimit
 from shareaudit.errors import CollectError, FailureKind
@@ -268,7 +269,7 @@ class Walker:
                 data = conn._encrypt(data, session)
             conn._check_worker_running()  # raises what killed the receiver thread, if it died
             conn.transport.send(data)  # frames it; an encrypted chain is smbprotocol's transform header
-        except (SMBException, OSError, ValueError) as exc:
+        except SMB_FAILURES as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
         self.compounds += 1
         return requests
@@ -285,8 +286,10 @@ class Walker:
             response = self.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
         except SMBResponseException as exc:
             return int(exc.status), b""
-        except (SMBException, OSError, ValueError) as exc:
-            raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
+        except SMB_FAILURES as exc:
+            if timed_out(exc):
+                raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
+            raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
         return int(response["status"].get_value()), response["data"].get_value()
 
     def _pipeline(self, items: Sequence[str], build: object, parse: object) -> Iterator[object]:
