@@ -240,3 +240,32 @@ def test_a_deadline_leaves_work_done_in_time_alone() -> None:
     sock.close()
     conn.close()
     server.close()
+
+
+def test_a_history_locked_by_another_writer_costs_the_record_not_the_outputs(tmp_path: Path) -> None:
+    """Another process holds the history's write lock during `scan`: one warning, every output written."""
+    import socket
+    import sqlite3
+
+    history = tmp_path / "history.db"
+    first = _run("scan", "127.0.0.1:9", "--history", str(history), "--data-dir", str(tmp_path / "data"), "-q")
+    assert first.returncode == 3 and history.exists(), first.stderr  # a database with the schema
+    refused = socket.create_server(("127.0.0.1", 0))
+    port = refused.getsockname()[1]
+    refused.close()
+    locker = sqlite3.connect(history, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")  # held until the scan is over
+    out = tmp_path / "out"
+    try:
+        run = _run(
+            "scan", f"127.0.0.1:{port}", "--protocols", "smb", "--history", str(history),
+            "--data-dir", str(tmp_path / "data"), "-o", str(out), "-q",
+        )  # fmt: skip
+    finally:
+        locker.rollback()
+        locker.close()
+    assert run.returncode == 3, run.stderr  # the target's own code: not 4, not 2
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert "not recorded in the history" in run.stderr and "locked" in run.stderr
+    assert {p.name for p in out.iterdir()} >= {"scan.json", "report.html", "findings.csv"}
+    assert json.loads((out / "scan.json").read_text())["findings"][0]["rule"] == "target-not-scanned"
