@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 SESSION_SETUP = 0x0001
 CREATE = 0x0005
 CLOSE = 0x0006
+READ = 0x0008
 QUERY_DIRECTORY = 0x000E
 # The walker's listing: CREATE, QUERY_DIRECTORY and CLOSE related in one compound.
 WALK_LISTING = [CREATE, QUERY_DIRECTORY, CLOSE]
+# The walker's sniff of a file's head: CREATE, READ and CLOSE related in one compound.
+WALK_READ = [CREATE, READ, CLOSE]
 
 
 def commands(message: bytes) -> list[int]:
@@ -54,6 +57,7 @@ class FaultProxy:
 
     drip_when: which answers to send one byte every `drip_every` seconds, told the answer's number on its
     connection (1 is the first) and its SMB2 commands.
+    cut_when: on which answer the server "dies": the connection is closed instead of answering.
     damage: a command code and a function applied to every answer carrying that command.
     """
 
@@ -61,6 +65,9 @@ class FaultProxy:
     upstream: tuple[str, int]
     drip_when: Callable[[int, list[int]], bool] | None = None
     drip_every: float = 0.2
+    cut_when: Callable[[int, list[int]], bool] | None = None
+    cut: int = 0  # connections closed instead of answering
+    dead: bool = False
     damage: tuple[int, Callable[[bytes], bytes]] | None = None
     dripped: int = 0  # bytes sent one at a time, over all connections
     damaged: int = 0  # answers damaged
@@ -90,6 +97,11 @@ class FaultProxy:
                 length = struct.unpack(">I", self._read(server, 4))[0] & 0xFFFFFF
                 message = self._read(server, length)
                 answers += 1
+                if self.cut_when is not None and self.cut_when(answers, commands(message)):
+                    with self._lock:
+                        self.cut += 1
+                    self.dead = True  # and stays dead: later connections are closed at once
+                    break
                 if self.damage is not None and self.damage[0] in commands(message):
                     message = self.damage[1](message)
                     with self._lock:
@@ -105,8 +117,9 @@ class FaultProxy:
                         time.sleep(self.drip_every)
                 else:
                     client.sendall(frame)
-        with contextlib.suppress(OSError):
-            client.close()
+        for sock in (client, server):
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def _serve(self, listener: socket.socket) -> None:
         listener.settimeout(0.2)
@@ -117,6 +130,9 @@ class FaultProxy:
                 continue
             except OSError:
                 return
+            if self.dead:
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:

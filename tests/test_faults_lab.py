@@ -124,6 +124,12 @@ DRIPS: dict[str, Callable[[int, list[int]], bool]] = {
     "root-listing": lambda _, commands: commands == [faultproxy.QUERY_DIRECTORY],
     "walk-listing": lambda _, commands: commands == faultproxy.WALK_LISTING,
 }
+CUTS: dict[str, Callable[[int, list[int]], bool]] = {
+    "session-setup": lambda _, commands: faultproxy.SESSION_SETUP in commands,
+    "root-listing": lambda _, commands: commands == [faultproxy.QUERY_DIRECTORY],
+    "walk-listing": lambda number, commands: commands == faultproxy.WALK_LISTING,
+    "walk-read": lambda _, commands: commands == faultproxy.WALK_READ,
+}
 DAMAGES = {
     "session-setup-truncated": (faultproxy.SESSION_SETUP, faultproxy.truncated),
     "session-setup-garbled": (faultproxy.SESSION_SETUP, faultproxy.garbled),
@@ -194,3 +200,28 @@ def test_a_server_answering_malformed_replies_costs_only_that_host(tmp_path: Pat
     assert other["error"] is None and other["shares"]
     assert damaged["error_kind"] == "protocol", damaged["error"]
     assert "not-scanned" in " ".join(f["rule"] for f in written["findings"] if f["host"] == damaged["target"])
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.parametrize("stage", list(CUTS))
+def test_a_server_dying_at_any_stage_is_kept_as_far_as_it_got(tmp_path: Path, stage: str) -> None:
+    """The server goes away (connection closed, later ones refused) at the logon, the access matrix, a
+    listing of the walk or a sniff: what came before is kept and the host or share is marked."""
+    proxy = faultproxy.FaultProxy(("127.0.0.1", _free_port()), (LABNAS.address, 445), cut_when=CUTS[stage])
+    run, written = _scan_through(proxy, tmp_path)
+    assert proxy.cut >= 1, "the stage was never reached"
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    died, other = written["hosts"]
+    assert other["error"] is None and other["shares"]
+    rules = {f["rule"] for f in written["findings"] if f["host"] == died["target"]}
+    if stage in ("session-setup", "root-listing"):
+        assert died["error"] and died["error_kind"] in ("protocol", "timeout", "refused"), died["error"]
+        assert "target-not-scanned" in rules
+        assert died["posture"] is not None  # the negotiate came before
+        if stage == "root-listing":
+            assert died["shares"] and died["posture"]["guest_fallback"]  # shares and logons too
+    else:
+        broken = [s for s in died["shares"] if (s.get("content") or {}).get("error")]
+        assert broken or died["error"], died
+        assert "walk-incomplete" in rules or "target-not-scanned" in rules
