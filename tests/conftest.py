@@ -26,7 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "lab"))
 import labrpc  # noqa: E402  (needs tests/lab on the path)
 
 # Fixtures that start a server, and the markers their users get (`dc` users also get `lab`).
-SERVER_MARKERS = {"lab": ("lab",), "dc": ("dc", "lab"), "dicomlab": ("dicom", "lab"), "nfslab": ("nfs", "lab")}
+SERVER_MARKERS = {
+    "lab": ("lab",),
+    "dc": ("dc", "lab"),
+    "dicomlab": ("dicom", "lab"),
+    "nfslab": ("nfs", "lab"),
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers

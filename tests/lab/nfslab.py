@@ -133,6 +133,9 @@ def populate() -> None:
         populate_labnas(Path(tmp))
         shutil.copytree(Path(tmp) / "imaging", export_dir("radiology"))
         shutil.copytree(Path(tmp) / "pacs_export", export_dir("restricted"))
+    index = export_dir("radiology") / ".index.db"  # only root may read it: the root squash test's file
+    index.write_bytes(b"lab index stand-in\n" * 10)
+    index.chmod(0o600)
     incoming = export_dir("radiology") / "incoming"  # a drop folder everyone may write to
     incoming.mkdir()
     incoming.chmod(0o1777)
