@@ -141,6 +141,15 @@ class Mount:
             raise gone(exc, f"a read on {self.path}") from None
 
 
+def server_path(path: str) -> str:
+    """The crawl joins names with a backslash (SMB's separator); NFS paths use '/'.
+
+    A name that itself holds a backslash (legal on NFS) is therefore not found, and counts as a folder
+    or file that could not be read: a known limit of sharing the crawl with SMB.
+    """
+    return path.replace("\\", "/")
+
+
 class NfsLister:
     """The crawl's `Lister` over one mounted export (paths export-relative, '/'-separated)."""
 
@@ -152,12 +161,12 @@ class NfsLister:
     def _listing(self, path: str) -> Listing:
         self.rate.take()
         try:
-            found = self.mount.entries_with_owner(path)
+            found = self.mount.entries_with_owner(server_path(path))
         except nfs_rs.NfsError as exc:
             return Listing(path, status=status_of(exc))
         if self.on_owner is not None:
             for entry, owner in found:
-                self.on_owner(path, entry, owner)
+                self.on_owner(server_path(path), entry, owner)
         return Listing(path, tuple(entry for entry, _ in found))
 
     def list_directories(self, paths: Sequence[str]) -> Iterator[Listing]:
@@ -174,7 +183,7 @@ class NfsLister:
         for path, offset, length in ranges:
             self.rate.take()
             try:
-                yield path, self.mount.read(path, offset, length)
+                yield path, self.mount.read(server_path(path), offset, length)
             except nfs_rs.NfsError as exc:
                 yield path, status_of(exc)
 
