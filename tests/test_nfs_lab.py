@@ -28,7 +28,10 @@ assert nfslab.ADDRESS == NAS  # one host, several doors
 PRINTER = f"printer={nfslab.PRINTER_UID}"
 EXPORTS = {e.path: e for e in nfslab.EXPORTS}
 LISTED = {e.path for e in nfslab.EXPORTS if e.mountable}  # Ganesha lists only what the client may mount
-IDENTITIES = {"anonymous": (nfslab.NOBODY, nfslab.NOBODY), "printer": (nfslab.PRINTER_UID, nfslab.PRINTER_UID)}
+IDENTITIES = {
+    "anonymous": (nfslab.NOBODY, nfslab.NOBODY),
+    "printer": (nfslab.PRINTER_UID, nfslab.PRINTER_UID),
+}
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -45,7 +48,9 @@ def _trees() -> dict[str, dict[str, tuple[int, int, int, int, int]]]:
 
 def _nfs(data: dict[str, Any], role: str = "nfs") -> dict[str, Any]:
     host = next(h for h in data["hosts"] if h["address"] == NAS)
-    return next(s for s in host["services"] if s["protocol"] == "nfs" and s["nfs"] and s["nfs"]["role"] == role)
+    return next(
+        s for s in host["services"] if s["protocol"] == "nfs" and s["nfs"] and s["nfs"]["role"] == role
+    )
 
 
 def _exports(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -169,7 +174,10 @@ def test_a_default_scan_changes_nothing(default_scan: tuple[Run, Path, dict[str,
 
 def _copy(name: str) -> tuple[str, Path]:
     proc = subprocess.run(
-        [sys.executable, str(Path(nfslab.__file__)), "copy", name], capture_output=True, text=True, check=False
+        [sys.executable, str(Path(nfslab.__file__)), "copy", name],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     made = json.loads(proc.stdout)
@@ -224,7 +232,7 @@ def test_every_reported_right_is_real(tmp_path: Path) -> None:
     reported = {e["path"]: e for e in _nfs(json.loads(out.read_text()))["nfs"]["exports"]}
     table = []
     wrong = []
-    for name, (path, directory) in copies.items():
+    for name, (path, _) in copies.items():
         for label, (uid, gid) in IDENTITIES.items():
             claim = reported[path]["access"][label]
             real = _truth(path, uid, gid)
@@ -241,7 +249,9 @@ def test_every_reported_right_is_real(tmp_path: Path) -> None:
 
 
 def test_a_host_without_nfs_fails_fast_with_one_line(tmp_path: Path) -> None:
-    run = shareaudit("scan", LABFS.address, "--protocols", "nfs", "--timeout", "2", "--no-history", env=_env(tmp_path))
+    run = shareaudit(
+        "scan", LABFS.address, "--protocols", "nfs", "--timeout", "2", "--no-history", env=_env(tmp_path)
+    )
     assert run.code == 3, run.text
     assert "Traceback" not in run.text
     assert "no service answered" in run.text and "nfs 2049" in run.text
