@@ -65,11 +65,12 @@ dc-down:
 	@if [ -x $(PY) ]; then $(DC) down; fi
 
 # The DICOM lab puts an open PACS on labnas (127.0.0.11:11112) and a hardened one on labfs (127.0.0.12:4242,
-# AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too).
+# AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too). The NFS lab puts
+# NFS-Ganesha on labnas; --nfs-uid names the printer's uid that owns its scan folder (tests/lab/nfslab.py).
 demo: lab-up dicomlab-up nfslab-up
 	mkdir -p $(DEMO_OUT)
 	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.16 \
-		-u labaudit --dicom-ae HARDPACS -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
+		-u labaudit --dicom-ae HARDPACS --protocols smb,dicom,nfs --nfs-uid printer=3001 -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
 	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 
 # Static checks: style, formatting and strict typing of the package.

@@ -99,7 +99,8 @@ def nfs_table(result: ScanResult) -> Table | None:
     if not rows:
         return None
     table = Table(
-        title="NFS exports (L list, R read: done; W write: claimed; - mount refused)", title_justify="left"
+        title="NFS exports (L list, R read: done; W write: claimed; m mounted only; - mount refused)",
+        title_justify="left",
     )
     for column in ("target", "export", "clients", "identities", "root squash", "content"):
         table.add_column(column, no_wrap=column in ("target",))
