@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 LAB := $(PY) tests/lab/lab.py
 DC := $(PY) tests/lab/dc.py
 DICOMLAB := $(PY) tests/lab/dicomlab.py
+NFSLAB := $(PY) tests/lab/nfslab.py
 # Debian packages the lab and the tests need (only the missing ones are installed).
 # chromium: the HTML report is opened in headless Chromium by the tests (tests/chromium.py).
 APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
@@ -17,9 +18,12 @@ APT_PACKAGES += samba-ad-dc samba-ad-provision winbind krb5-user python3-samba o
 # The DICOM lab (tests/lab/dicomlab.py): Orthanc run by hand (never its systemd service), DCMTK's tools for
 # the remediation checks; gcc (above) builds the lab's bind-address shim.
 APT_PACKAGES += orthanc dcmtk
+# The NFS lab (tests/lab/nfslab.py): NFS-Ganesha and rpcbind run by hand (never their systemd services);
+# libnfs-utils (nfs-ls) is the C reference of bench/nfs_bench.py.
+APT_PACKAGES += nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 DEMO_OUT := demo-output
 
-.PHONY: demo test check lab-up lab-down dc-up dc-down dicomlab-up dicomlab-down deps venv clean
+.PHONY: demo test check lab-up lab-down dc-up dc-down dicomlab-up dicomlab-down nfslab-up nfslab-down deps venv clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -51,15 +55,22 @@ dicomlab-up: deps venv
 dicomlab-down:
 	@if [ -x $(PY) ]; then $(DICOMLAB) down; fi
 
+nfslab-up: deps venv
+	$(NFSLAB) up
+
+nfslab-down:
+	@if [ -x $(PY) ]; then $(NFSLAB) down; fi
+
 dc-down:
 	@if [ -x $(PY) ]; then $(DC) down; fi
 
 # The DICOM lab puts an open PACS on labnas (127.0.0.11:11112) and a hardened one on labfs (127.0.0.12:4242,
-# AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too).
-demo: lab-up dicomlab-up
+# AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too). The NFS lab puts
+# NFS-Ganesha on labnas; --nfs-uid names the printer's uid that owns its scan folder (tests/lab/nfslab.py).
+demo: lab-up dicomlab-up nfslab-up
 	mkdir -p $(DEMO_OUT)
 	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.16 \
-		-u labaudit --dicom-ae HARDPACS -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
+		-u labaudit --dicom-ae HARDPACS --protocols smb,dicom,nfs --nfs-uid printer=3001 -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
 	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 
 # Static checks: style, formatting and strict typing of the package.
@@ -77,7 +88,8 @@ test: deps venv
 	$(LAB) down; \
 	$(DC) down; \
 	$(DICOMLAB) down; \
+	$(NFSLAB) down; \
 	exit $$status
 
-clean: lab-down dc-down dicomlab-down
+clean: lab-down dc-down dicomlab-down nfslab-down
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -463,16 +463,75 @@ class DicomFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcProgram:
+    """One registration rpcbind (portmap) lists."""
+
+    program: int
+    name: str  # nfs, mountd, nlockmgr, status, ... or the number
+    version: int
+    transport: str  # tcp | udp
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class NfsAccess:
+    """What one AUTH_SYS identity (uid/gid) could do on one export; each right has its basis."""
+
+    mount: bool  # the export could be mounted (NFSv3 MOUNT) as this uid/gid
+    status: str | None = None  # why not: the MOUNT or NFS error
+    list: bool = False  # the export root was listed (done)
+    read: bool = False  # a file's first bytes were read (done), else ACCESS claims READ on the root
+    write: bool = False  # ACCESS claims MODIFY or EXTEND on the export root (a claim: nothing is written)
+    basis: dict[str, Basis] = field(default_factory=dict)  # right -> done | claimed
+
+
+@dataclass(frozen=True, slots=True)
+class RootSquash:
+    """The root squash test: a file only root may read, read as uid 0 (read-only, at most one byte)."""
+
+    squashed: bool | None  # False: uid 0 read it (no_root_squash); True: refused; None: nothing to test
+    path: str | None = None  # export-relative (redacted) path of the file tried
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NfsExport:
+    """One export: who the server lists as allowed, and what each identity could do."""
+
+    path: str
+    clients: tuple[str, ...] = ()  # the MOUNT export list's groups: *, networks, hosts, @netgroups
+    everyone: bool = False  # listed for any host (no group, *, 0.0.0.0/0, ...)
+    access: dict[str, NfsAccess] = field(default_factory=dict)  # by identity label
+    root_squash: RootSquash | None = None  # null: not tested (not mountable)
+    content: Content | None = None  # null: not walked
+
+
+@dataclass(frozen=True, slots=True)
+class NfsFacts:
+    """An NFS door (port 2049) or its rpcbind (port 111): versions, exports and what AUTH_SYS opens."""
+
+    role: str = "nfs"  # nfs | rpcbind
+    versions: tuple[str, ...] = ()  # NFS versions a connection was made with: 3, 4.0, 4.1
+    version_range: tuple[int, int] | None = None  # lowest, highest NFS version the server names
+    programs: tuple[RpcProgram, ...] = ()  # rpcbind's list (role rpcbind)
+    auth_sys: bool | None = None  # an AUTH_SYS mount was accepted
+    identities: dict[str, str] = field(default_factory=dict)  # label -> "uid:gid" claimed
+    exports: tuple[NfsExport, ...] = ()
+    exports_error: str | None = None  # why the MOUNT export list could not be read
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """One protocol on one port of a host, other than SMB: reached or not, and its protocol's facts."""
 
-    protocol: str  # dicom (smb: only when SMB was absent on a host where another protocol answered)
+    protocol: str  # dicom | nfs (smb: only when SMB was absent on a host where another protocol answered)
     port: int
     reachable: bool  # a server of this protocol answered
     error: str | None = None  # one line: why nothing (or not everything) was learned
     error_kind: str | None = None  # errors.FailureKind
     elapsed_s: float = 0.0
     dicom: DicomFacts | None = None
+    nfs: NfsFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)

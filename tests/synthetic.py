@@ -16,9 +16,14 @@ from shareaudit.model import (
     IdentityInfo,
     Logon,
     MedicalCount,
+    NfsAccess,
+    NfsExport,
+    NfsFacts,
     Posture,
+    RootSquash,
     ScanResult,
     ServerInfo,
+    Service,
     SessionProbe,
     Share,
     StudyStore,
@@ -178,6 +183,32 @@ HOSTILE = (
 LONG = "A" * 300 + "_" + "é" * 200
 
 
+def _hostile_nfs(bad: tuple[str, ...]) -> Service:
+    """An NFS door whose export paths, clients, statuses and labels are hostile strings."""
+    exports = tuple(
+        NfsExport(
+            f"/export/{name}",
+            (bad[(n + 1) % len(bad)], "*"),
+            True,
+            {
+                "anonymous": NfsAccess(mount=True, list=True, read=True),
+                bad[4]: NfsAccess(mount=False, status=bad[n % len(bad)]),
+            },
+            RootSquash(False, bad[(n + 2) % len(bad)], bad[(n + 3) % len(bad)]),
+            content({"dicom": 2}, files=3, error=bad[(n + 4) % len(bad)]),
+        )
+        for n, name in enumerate(bad)
+    )
+    facts = NfsFacts(
+        versions=("3",),
+        auth_sys=True,
+        identities={"anonymous": "65534:65534", bad[4]: "1:1"},
+        exports=exports,
+        exports_error=bad[0],
+    )
+    return Service("nfs", 2049, True, bad[1], "timeout", nfs=facts)
+
+
 def hostile_result() -> ScanResult:
     """Every string a server could send, made hostile: names, remarks, paths, errors, samples."""
     bad = HOSTILE
@@ -215,6 +246,7 @@ def hostile_result() -> ScanResult:
         posture_=posture(smb1=True, signing=False, null=True, guest=True, fallback=True, server=server),
         enumeration=(Enumeration("anonymous", True, 502, len(shares)),),
         logons=(Logon("svc<i>x</i>", False, status=bad[5]),),
+        services=(_hostile_nfs(bad),),
     )
     failed = HostResult(
         target=bad[1],

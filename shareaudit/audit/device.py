@@ -23,6 +23,8 @@ _CHECKS = (
     ("device-beyond-drop", "reaches nothing beyond its drop folder"),
     ("device-server-posture", "no SMB1, no guest, signing required"),
 )
+# Only where the host's NFS door was scanned as the device's uid (device --device-nfs-uid).
+_NFS_CHECK = ("nfs-device-reach", "its NFS uid reaches no export beyond its drop folder")
 _DROP_CHECKS = (
     ("device-drop-readable", "drop folder readable only by the device and administrators"),
     ("device-drop-rights", "device may only add files to its drop folder"),
@@ -44,7 +46,7 @@ def checks(result: ScanResult) -> list[Check]:
     device = device_of(result)
     if device is None:
         return []
-    _, drop = device
+    device_label, drop = device
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
     for finding in result.findings:
         reasons[(finding.host, finding.rule)].append(finding.evidence)
@@ -55,6 +57,8 @@ def checks(result: ScanResult) -> list[Check]:
             found.append(Check(label, "host scanned", False, (host.error or "not scanned",)))
             continue
         wanted = list(_CHECKS)
+        if any(s.nfs and device_label in s.nfs.identities for s in host.services if s.protocol == "nfs"):
+            wanted.append(_NFS_CHECK)
         if drop:
             missing = tuple(reasons.get((label, "device-drop-missing"), ()))
             if missing:  # nothing to say about a folder that is not there

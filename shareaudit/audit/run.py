@@ -92,6 +92,12 @@ class _Run:
             }
             if "dicom" in bounds.protocols
             else None,
+            "nfs": {
+                "ports": list(bounds.nfs.ports),
+                "uids": {u.label: u.text for u in bounds.nfs.uids},
+            }
+            if "nfs" in bounds.protocols
+            else None,
             "run_by": plan.run_by,
             **plan.labels,
         }
@@ -123,6 +129,7 @@ def _collect_options(
         progress=progress,
         protocols=bounds.protocols,
         dicom=bounds.dicom,
+        nfs=bounds.nfs,
     )
 
 

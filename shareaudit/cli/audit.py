@@ -16,6 +16,7 @@ from shareaudit.audit.device import Check, checks
 from shareaudit.audit.history import Diff, History, StoredFinding
 from shareaudit.audit.run import run as run_audit
 from shareaudit.cli.options import data_dir_option, history_option
+from shareaudit.collect.nfs.options import nfs_options
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
@@ -229,6 +230,14 @@ def print_checks(found: list[Check], console: Console) -> None:
             console.print(Text(printable(f"      - {reason}"), style="red"))
 
 
+def _device_bounds(timeout: float, label: str, nfs_uid: str | None) -> Bounds:
+    """The device check's bounds: NFS too, as the device's uid, when it has one."""
+    if nfs_uid is None:
+        return Bounds(timeout=timeout)
+    nfs = nfs_options((), (f"{label}={nfs_uid}",))
+    return Bounds(timeout=timeout, protocols=(*Bounds().protocols, "nfs"), nfs=nfs)
+
+
 @click.command("device")
 @click.argument("targets", nargs=-1, required=True)
 @click.option(
@@ -238,6 +247,11 @@ def print_checks(found: list[Check], console: Console) -> None:
     help="The device's service account; password from $SHAREAUDIT_PASSWORD_<LABEL>.",
 )
 @click.option("--drop-share", metavar="NAME", help="The share the device should only add files to.")
+@click.option(
+    "--device-nfs-uid",
+    metavar="UID[:GID]",
+    help="The device's AUTH_SYS uid on the NAS: its NFS reach is checked too (nfs-device-reach).",
+)
 @click.option("-u", "--user", help="Audit account (optional): lets the check read ACLs and walk more shares.")
 @click.option("-d", "--domain", default="", help="Domain of the audit account.")
 @click.option(
@@ -263,6 +277,7 @@ def device_command(
     targets: tuple[str, ...],
     account: str,
     drop_share: str | None,
+    device_nfs_uid: str | None,
     user: str | None,
     domain: str,
     password_file: Path | None,
@@ -283,7 +298,7 @@ def device_command(
         targets=target_list,
         identities=(*([audit] if audit else []), ANONYMOUS, GUEST, device),
         data_dir=resolve_data_dir(data_dir),
-        bounds=Bounds(timeout=timeout),
+        bounds=_device_bounds(timeout, label, device_nfs_uid),
         outputs=Outputs(json=json_path),
         labels={"device": label, "drop_share": drop_share},
     )

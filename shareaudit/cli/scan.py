@@ -30,7 +30,8 @@ from shareaudit.cli.options import data_dir_option, grouped, history_option
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
-from shareaudit.collect.hosts import PROTOCOLS
+from shareaudit.collect.hosts import DEFAULT_PROTOCOLS, PROTOCOLS
+from shareaudit.collect.nfs.options import nfs_options
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
@@ -152,6 +153,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         active_write_probe=v["active_write_probe"],
         protocols=protocols(v["protocols"]),
         dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
+        nfs=nfs_options(tuple(v["nfs_ports"]), tuple(v["nfs_uids"])),
     )
 
 
@@ -232,10 +234,11 @@ bounds_options = grouped(
         click.option("--no-sniff", is_flag=True, help="Classify by name only; never read file contents."),
         click.option(
             "--protocols",
-            default=",".join(PROTOCOLS),
+            default=",".join(DEFAULT_PROTOCOLS),
             show_default=True,
             metavar="LIST",
-            help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives).",
+            help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives), "
+            "nfs (exports; ports 2049 and 111).",
         ),
         click.option(
             "--dicom-port",
@@ -258,6 +261,22 @@ bounds_options = grouped(
             default=MAX_STUDIES,
             show_default=True,
             help="Studies counted per DICOM port before the query is cancelled (the count is then a lower bound).",
+        ),
+        click.option(
+            "--nfs-port",
+            "nfs_ports",
+            type=click.IntRange(1, 65535),
+            multiple=True,
+            metavar="PORT",
+            help="An NFS port to probe besides 2049 (and rpcbind's 111) (repeatable).",
+        ),
+        click.option(
+            "--nfs-uid",
+            "nfs_uids",
+            multiple=True,
+            metavar="LABEL=UID[:GID]",
+            help="An AUTH_SYS identity to try each NFS export as, besides nobody (65534), e.g. a printer's "
+            "printer=3001:3001; a LABEL that is also an --identity label is the same account (repeatable).",
         ),
         click.option(
             "--max-sniff",
@@ -286,6 +305,8 @@ bounds_options = grouped(
         "dicom_ports",
         "dicom_ae_titles",
         "dicom_max_studies",
+        "nfs_ports",
+        "nfs_uids",
     ),
     _bounds,
 )

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
+from shareaudit.collect.nfs.options import NfsOptions
 from shareaudit.errors import CollectError, FailureKind, unexpected
 from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
@@ -47,6 +48,7 @@ class CollectOptions:
     protocols: tuple[str, ...] = ("smb", "dicom")  # --protocols: which collectors run
     in_flight: InFlight | None = None  # where collectors publish partial results (kept on Ctrl-C)
     dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
+    nfs: NfsOptions = field(default_factory=NfsOptions)  # ports, AUTH_SYS uids tried besides nobody
 
 
 class Progress(Protocol):
@@ -131,7 +133,9 @@ class ServiceCollector(Protocol):
 
 
 # Protocols --protocols may name, in the order they are run and reported.
-PROTOCOLS = ("smb", "dicom")
+PROTOCOLS = ("smb", "dicom", "nfs")
+# Those looked at when --protocols is not given (NFS is asked for by name: --protocols smb,dicom,nfs).
+DEFAULT_PROTOCOLS = ("smb", "dicom")
 # How SMB fails when there is no SMB server at all: on a host where another protocol answered, SMB is
 # recorded as absent (a Service), not as a failed target.
 _ABSENT = {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.NOT_SMB, FailureKind.UNREACHABLE}
@@ -252,6 +256,10 @@ def service_collectors(protocols: Sequence[str]) -> tuple[ServiceCollector, ...]
         from shareaudit.collect.dicom.collector import DicomCollector
 
         chosen.append(DicomCollector())
+    if "nfs" in protocols:
+        from shareaudit.collect.nfs.collector import NfsCollector
+
+        chosen.append(NfsCollector())
     return tuple(chosen)
 
 

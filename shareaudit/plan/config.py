@@ -65,7 +65,7 @@ class ScanSection(BaseModel):
     guest: bool = True
     active_write_probe: bool = False
     strict: bool = False
-    protocols: list[Literal["smb", "dicom"]] = Field(["smb", "dicom"], min_length=1)
+    protocols: list[Literal["smb", "dicom", "nfs"]] = Field(["smb", "dicom"], min_length=1)
 
 
 class DicomSection(BaseModel):
@@ -76,6 +76,15 @@ class DicomSection(BaseModel):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = []  # added to 104, 11112 and 4242
     ae_titles: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field([], max_length=16)
     max_studies: int = Field(10_000, ge=1)
+
+
+class NfsSection(BaseModel):
+    """The NFS door: ports beside 2049 and 111, and AUTH_SYS identities tried besides nobody."""
+
+    model_config = STRICT
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
+    uids: dict[str, Annotated[str, Field(pattern=r"^[0-9]{1,10}(:[0-9]{1,10})?$")]] = Field({}, max_length=16)
 
 
 class CrawlSection(BaseModel):
@@ -175,6 +184,7 @@ class AuditConfig(BaseModel):
     scan: ScanSection = ScanSection()
     crawl: CrawlSection = CrawlSection()
     dicom: DicomSection = DicomSection()
+    nfs: NfsSection = NfsSection()
     output: OutputSection = OutputSection()
     history: HistorySection = HistorySection()
     alerts: AlertsSection = AlertsSection()
@@ -245,6 +255,8 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "dicom_ports": tuple(config.dicom.ports),
         "dicom_ae_titles": tuple(config.dicom.ae_titles),
         "dicom_max_studies": config.dicom.max_studies,
+        "nfs_ports": tuple(config.nfs.ports),
+        "nfs_uids": tuple(f"{label}={ids}" for label, ids in config.nfs.uids.items()),
         "include_share": tuple(crawl.include_shares),
         "exclude_share": tuple(crawl.exclude_shares),
         "no_crawl": not crawl.enabled,

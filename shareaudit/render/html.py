@@ -28,6 +28,7 @@ from markupsafe import Markup
 from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share
+from shareaudit.render.nfs import NfsView, absent_nfs, nfs_views
 from shareaudit.render.output import write_atomically
 from shareaudit.render.services import DicomView, absent_notes, dicom_views
 from shareaudit.render.terminal import access_marks
@@ -180,6 +181,7 @@ class HostView:
     claim_notes: tuple[str, ...] = ()  # rights the server claimed that are not reported, and why
     dicom: tuple[DicomView, ...] = ()  # DICOM ports that answered, beside the SMB matrix
     absent: tuple[str, ...] = ()  # protocols looked for and not found (SMB absent, DICOM ports closed)
+    nfs: tuple[NfsView, ...] = ()  # rpcbind and NFS ports that answered, with their exports
 
 
 def _claim_notes(host: HostResult) -> tuple[str, ...]:
@@ -294,7 +296,8 @@ def _host_view(host: HostResult, labels: tuple[str, ...], findings: Iterable[Fin
         logon_notes=_logon_notes(host),
         claim_notes=_claim_notes(host),
         dicom=dicom_views(host),
-        absent=absent_notes(host),
+        absent=absent_notes(host) + absent_nfs(host),
+        nfs=nfs_views(host),
     )
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
+from shareaudit.render.nfs import nfs_views
 from shareaudit.render.printable import printable
 from shareaudit.render.services import dicom_services, summary_cells
 
@@ -90,6 +91,36 @@ def dicom_table(result: ScanResult) -> Table | None:
     return table
 
 
+def nfs_table(result: ScanResult) -> Table | None:
+    """One row per NFS export: clients, each identity's marks, root squash, medical data found."""
+    rows = [
+        (host, row, view.labels) for host in result.hosts for view in nfs_views(host) for row in view.exports
+    ]
+    if not rows:
+        return None
+    table = Table(
+        title="NFS exports (L list, R read: done; W write: claimed; m mounted only; - mount refused)",
+        title_justify="left",
+    )
+    for column in ("target", "export", "clients", "identities", "root squash", "content"):
+        table.add_column(column, no_wrap=column in ("target",))
+    for host, row, labels in rows:
+        who = "  ".join(f"{label} {cell[0]}" for label, cell in zip(labels, row.cells, strict=True))
+        squash_text, tone = row.squash
+        table.add_row(
+            Text(printable(_host_label(host))),
+            Text(printable(row.path)),
+            Text(printable(row.clients), style="bold red" if row.everyone else ""),
+            Text(printable(who)),
+            Text(
+                printable(squash_text),
+                style="bold red" if tone == "bad" else "green" if tone == "good" else "",
+            ),
+            Text(printable(row.content), style="bold red" if "medical:" in row.content else ""),
+        )
+    return table
+
+
 def access_marks(access: Access | None, share: Share) -> str:
     """R/W/D/P/O for what the identity may do; c for a printer or IPC connection; - when refused."""
     if access is None:
@@ -153,6 +184,9 @@ def print_summary(result: ScanResult, console: Console) -> None:
     dicom = dicom_table(result)
     if dicom is not None:
         console.print(dicom)
+    nfs = nfs_table(result)
+    if nfs is not None:
+        console.print(nfs)
     labels = [i.label for i in result.identities]
     for host in result.hosts:
         if any(share.access for share in host.shares):

@@ -13,6 +13,7 @@ from shareaudit.rules import (
     directory,
     intrusion,
     medical,
+    nfs,
     permissions,
     posture,
 )
@@ -20,7 +21,19 @@ from shareaudit.rules.engine import RuleInfo, at_or_above, evaluate, fingerprint
 from shareaudit.rules.platform import PLATFORMS, detect_platform
 from shareaudit.rules.registry import SEVERITIES, severity_rank
 
-FAMILIES = (posture, access, permissions, medical, accounts, coverage, directory, device, dicom, intrusion)
+FAMILIES = (
+    posture,
+    access,
+    permissions,
+    medical,
+    accounts,
+    coverage,
+    directory,
+    device,
+    dicom,
+    intrusion,
+    nfs,
+)
 RULES: tuple[RuleInfo, ...] = rules()
 
 __all__ = [

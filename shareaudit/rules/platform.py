@@ -23,10 +23,19 @@ PACS_PLATFORMS: dict[str, str] = {
     "conquest": "Conquest DICOM server",
     "generic": "Any PACS or modality archive",
 }
+# The NFS servers the `nfs` family's remediation is written for: an export is configured in the kernel's
+# /etc/exports, in NFS-Ganesha's config, or in a NAS firmware's NFS menus, not in its SMB settings.
+NFS_PLATFORMS: dict[str, str] = {
+    "synology": "Synology DSM",
+    "qnap": "QNAP QTS / QuTS hero",
+    "truenas": "TrueNAS",
+    "linux": "Linux kernel NFS server (/etc/exports)",
+    "ganesha": "NFS-Ganesha",
+}
 # Rule families whose remediation is written for other platforms than the file servers'.
-FAMILY_PLATFORMS: dict[str, dict[str, str]] = {"dicom": PACS_PLATFORMS}
+FAMILY_PLATFORMS: dict[str, dict[str, str]] = {"dicom": PACS_PLATFORMS, "nfs": NFS_PLATFORMS}
 # Every platform id a finding may carry, with its display name.
-PLATFORM_NAMES: dict[str, str] = {**PLATFORMS, **PACS_PLATFORMS}
+PLATFORM_NAMES: dict[str, str] = {**PLATFORMS, **PACS_PLATFORMS, **NFS_PLATFORMS}
 
 
 def platforms_for(family: str) -> dict[str, str]:

@@ -41,6 +41,10 @@ active_write_probe = true
 strict = true
 protocols = ["dicom"]
 
+[nfs]
+ports = [2050]
+uids = { printer = "3001:3002" }
+
 [dicom]
 ports = [2762]
 ae_titles = ["PACS01"]
@@ -96,6 +100,8 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "dicom_ports": (2762,),
         "dicom_ae_titles": ("PACS01",),
         "dicom_max_studies": 500,
+        "nfs_ports": (2050,),
+        "nfs_uids": ("printer=3001:3002",),
         "include_share": ("p*",),
         "exclude_share": ("print$", "IPC$"),
         "no_crawl": True,
@@ -136,6 +142,8 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "dicom_ports": (),
         "dicom_ae_titles": (),
         "dicom_max_studies": 10_000,
+        "nfs_ports": (),
+        "nfs_uids": (),
         "include_share": (),
         "exclude_share": (),
         "no_crawl": False,

@@ -20,6 +20,7 @@ from test_sd import imaging_root
 from shareaudit.acl import SecurityDescriptorError
 from shareaudit.classify.archive import parse_central_directory, parse_zip_tail
 from shareaudit.classify.sniff import sniff
+from shareaudit.collect.nfs import judge, rpc
 from shareaudit.collect.smb.sd import parse_security_descriptor
 from shareaudit.collect.smb.walk import parse_directory_information
 from shareaudit.errors import CollectError
@@ -223,3 +224,38 @@ def test_lsa_lookup_answers(answer: bytes) -> None:
         return  # raised inside the RPC call, where RPC_FAILURES catches it: one CollectError
     with contextlib.suppress(CollectError), lsa.readable("LsarLookupSids"):
         lsa._names(["S-1-5-32-544", "S-1-1-0", "S-1-5-21-1-2-3-500"], parsed)
+
+
+# rpcbind's DUMP reply as Ganesha's rpcbind sends it (xid 7): NFS v3/v4 and MOUNT v3 on TCP and UDP.
+_PROGRAMS = [(100000, 2, 6, 111), (100003, 3, 6, 2049), (100003, 4, 17, 2049), (100005, 3, 6, 20048)]
+DUMP_REPLY = (
+    struct.pack(">6I", 7, 1, 0, 0, 0, 0)
+    + b"".join(struct.pack(">5I", 1, *entry) for entry in _PROGRAMS)
+    + struct.pack(">I", 0)
+)
+MISMATCH_REPLY = struct.pack(">8I", 7, 1, 0, 0, 0, 2, 3, 4)
+
+
+@FUZZ
+@given(st.sampled_from((DUMP_REPLY, MISMATCH_REPLY)).flatmap(_mutations))
+def test_rpc_replies(data: bytes) -> None:
+    with contextlib.suppress(rpc.RpcError):
+        reply = rpc.parse_reply(data, 7)
+        if reply.accepted:
+            for program in rpc.parse_dump(reply.body):
+                assert 0 <= program.port <= 65535 and program.name and program.transport
+    # The same bytes as a TCP stream: one record, or "read more", or RpcError.
+    with contextlib.suppress(rpc.RpcError):
+        record = rpc.split_records(data)
+        assert record is None or len(record) <= rpc.MAX_REPLY
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=40), max_size=6))
+def test_export_client_lists(clients: list[str]) -> None:
+    # Whatever a server puts in an export's groups: a kind, a yes/no, a description; never an exception.
+    for spec in clients:
+        assert judge.client_kind(spec) in {"everyone", "network", "host", "netgroup", "wildcard", "name"}
+    open_ = judge.open_to_everyone(clients)
+    assert judge.broad_network(clients) or not open_
+    assert (judge.broadest(clients) == "any host") == open_
