@@ -32,6 +32,7 @@ from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
 from shareaudit.collect.hosts import PROTOCOLS
 from shareaudit.errors import InputError
+from shareaudit.model import VantagePoint
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
     ANONYMOUS,
@@ -46,6 +47,7 @@ from shareaudit.plan.targets import TargetList, parse_targets
 from shareaudit.render.printable import printable
 from shareaudit.render.progress import LiveProgress
 from shareaudit.render.terminal import leftover_probes, print_summary
+from shareaudit.vantage import vantage_point
 
 DEFAULT_BOUNDS = CrawlBounds()
 EXIT_INTERRUPTED = 130
@@ -347,6 +349,7 @@ class RecordOptions:
     no_history: bool
     audit_name: str | None
     suppressions: Path | None
+    vantage: str | None = None  # --vantage: where the scan runs from
 
 
 record_options = grouped(
@@ -364,9 +367,17 @@ record_options = grouped(
             type=_PATH,
             help="TOML file of accepted risks (docs/suppressions.example.toml).",
         ),
+        click.option(
+            "--vantage",
+            metavar="NAME",
+            help="Where this scanner runs (a network segment: office-vlan, guest-wifi): recorded in the "
+            "result and the history; `shareaudit merge` combines runs from several vantage points.",
+        ),
     ),
-    ("history_file", "no_history", "audit_name", "suppressions_path"),
-    lambda v: RecordOptions(v["history_file"], v["no_history"], v["audit_name"], v["suppressions_path"]),
+    ("history_file", "no_history", "audit_name", "suppressions_path", "vantage"),
+    lambda v: RecordOptions(
+        v["history_file"], v["no_history"], v["audit_name"], v["suppressions_path"], v["vantage"]
+    ),
 )
 
 
@@ -465,6 +476,13 @@ def _history(
     return HistoryPlan(path, name)
 
 
+def _vantage(record: RecordOptions, loaded: config.AuditConfig | None) -> VantagePoint | None:
+    """--vantage (or the config's scan.vantage), with its trust from the config's [vantage.NAME]."""
+    if record.vantage is None:
+        return None
+    return vantage_point(record.vantage, config.vantage_trust(loaded).get(record.vantage, True))
+
+
 def build_plan(
     ctx: click.Context,
     targets: tuple[str, ...],
@@ -480,6 +498,7 @@ def build_plan(
 ) -> Plan:
     """Everything `scan` was asked, checked and resolved (secrets, suppressions, the directory) before any scan."""
     loaded: config.AuditConfig | None = ctx.meta.get("config")
+    vantage = _vantage(record, loaded)
     target_list = parse_targets(targets, strict=strict)
     for problem in target_list.problems:
         click.echo(f"shareaudit: skipping bad target {problem}", err=True)
@@ -512,6 +531,7 @@ def build_plan(
         alerts=_alerts(loaded),
         directory=directory_plan,
         run_by=f"{user_name()}@{socket.gethostname()}",
+        vantage=vantage,
     )
 
 

@@ -15,12 +15,25 @@ from shareaudit.rules import (
     medical,
     permissions,
     posture,
+    vantage,
 )
 from shareaudit.rules.engine import RuleInfo, at_or_above, evaluate, fingerprint, rules, sort_key
 from shareaudit.rules.platform import PLATFORMS, detect_platform
 from shareaudit.rules.registry import SEVERITIES, severity_rank
 
-FAMILIES = (posture, access, permissions, medical, accounts, coverage, directory, device, dicom, intrusion)
+FAMILIES = (
+    posture,
+    access,
+    permissions,
+    medical,
+    accounts,
+    coverage,
+    directory,
+    device,
+    dicom,
+    intrusion,
+    vantage,
+)
 RULES: tuple[RuleInfo, ...] = rules()
 
 __all__ = [
