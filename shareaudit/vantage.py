@@ -94,13 +94,16 @@ class Door:
         return f"{self.protocol.upper()} {self.port}"
 
 
-def doors(host: HostResult) -> tuple[Door, ...]:
-    """The host's doors: SMB (when it answered or was tried), its shares but IPC$, then the other services."""
+def smb_asked(result: ScanResult) -> bool:
+    """The result's runs looked at SMB (`options.protocols`; files from before other doors: always)."""
+    protocols = result.options.get("protocols")
+    return not isinstance(protocols, list) or "smb" in protocols
+
+
+def doors(host: HostResult, smb: bool = True) -> tuple[Door, ...]:
+    """The host's doors: SMB (when it answered or `smb` was asked), its shares but IPC$, the other services."""
     found: list[Door] = []
-    smb_tried = (
-        host.posture is not None or any(s.protocol == "smb" for s in host.services) or not host.services
-    )
-    if smb_tried:
+    if smb or host.posture is not None or any(s.protocol == "smb" for s in host.services):
         found.append(Door("smb", host.port))
     found += [Door("smb", host.port, s.name) for s in host.shares if s.type != "ipc"]
     found += [Door(s.protocol, s.port) for s in host.services if s.protocol != "smb"]

@@ -298,6 +298,11 @@ def _options(sources: Sequence[Source], hosts: Sequence[HostResult], run_by: str
     options.pop(UNSCANNED, None)
     if unscanned:
         options[UNSCANNED] = list(dict.fromkeys(unscanned))
+    asked = [s.result.options.get("protocols") for s in sources]
+    if all(isinstance(protocols, list) for protocols in asked):  # the doors any run looked at
+        options["protocols"] = list(dict.fromkeys(p for protocols in asked for p in _list(protocols)))
+    else:
+        options.pop("protocols", None)  # a file from before --protocols: SMB was always looked at
     options["merged_from"] = [s.name for s in sources]
     options["run_by"] = run_by
     return options

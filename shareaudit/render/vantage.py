@@ -18,7 +18,7 @@ from shareaudit.render.printable import printable
 from shareaudit.render.services import BAD, GOOD, NEUTRAL, summary_cells
 from shareaudit.render.terminal import access_marks
 from shareaudit.rules.facts import host_label
-from shareaudit.vantage import Door, doors, reach, trusted, vantage_names
+from shareaudit.vantage import Door, doors, reach, smb_asked, trusted, vantage_names
 
 NOT_SCANNED = "not scanned from there"
 
@@ -110,13 +110,14 @@ def reach_tables(result: ScanResult) -> tuple[ReachTable, ...]:
     """One table per host of a merged result (hosts of a single run have no views to compare)."""
     cols = columns(result)
     labels = tuple(identity.label for identity in result.identities)
+    smb = smb_asked(result)
     tables = []
     for host in result.hosts:
         if not host.views:
             continue
         seen = {view.vantage: view for view in host.views}
         rows = []
-        for door in doors(host):
+        for door in doors(host, smb):
             # A port of another protocol that answered from no vantage point is not a door: left out.
             if (
                 door.share is None
