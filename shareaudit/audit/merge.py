@@ -33,12 +33,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from shareaudit import __version__
+from shareaudit import __version__, scanfile
 from shareaudit.errors import FailureKind, InputError
 from shareaudit.model import (
     RIGHTS,
     Access,
+    Finding,
     HostResult,
     IdentityInfo,
     ScanResult,
@@ -66,6 +68,21 @@ class Source:
     def vantage(self) -> str:
         """The run's vantage point, `unlabelled` when it had none."""
         return self.result.vantage or UNLABELLED
+
+    @classmethod
+    def read(cls, path: Path) -> Source:
+        """A scan file, with its findings reduced to what the merge keeps of them (id, accepted risk, new).
+
+        The rules run again over the merged result; the texts of the old findings would only cost memory
+        (their remediation is most of a scan file).
+        """
+        result = scanfile.read(path)
+        light = tuple(
+            Finding(f.id, f.rule, f.severity, f.title, f.host, suppressed=f.suppressed, new=f.new)
+            for f in result.findings
+            if f.suppressed is not None or f.new is not None
+        )
+        return cls(str(path), replace(result, findings=light))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from shareaudit import scanfile
 from shareaudit.audit.merge import Source, merge
 from shareaudit.audit.run import write_outputs
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
@@ -69,7 +68,7 @@ def merge_command(
             raise InputError(f"{path} is given twice (as {seen[key]})")
         seen[key] = path
     trust = config.vantage_trust(config.load(config_path)) if config_path else {}
-    sources = [Source(str(path), scanfile.read(path)) for path in scan_files]
+    sources = [Source.read(path) for path in scan_files]
     merged = merge(sources, trust, f"{user_name()}@{socket.gethostname()}")
     json_out, html_out, csv_out = output_paths(output_dir, json_path, html_path, csv_path)
     write_outputs(merged.result, json_out, html_out, csv_out)
