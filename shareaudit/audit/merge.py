@@ -102,7 +102,7 @@ class _Seen:
     host: HostResult
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Group:
     """The hosts of every input that are the same host."""
 
@@ -143,10 +143,10 @@ def _group(sources: Sequence[Source]) -> list[_Group]:
                     group.address = key[0]
                 if group is None:
                     group = _Group(key[0], host.port)
+                    groups.append(group)
                 by_address[key] = group
             if group is None:
                 group = _Group(None, host.port)
-            if group not in groups:
                 groups.append(group)
             if "/" not in host.target:  # a CIDR range names many hosts
                 by_target.setdefault(target_key, group)
@@ -212,8 +212,7 @@ def _share(copies: Sequence[Share]) -> Share:
         access=access,
         content=content,
         path=base.path or next((c.path for c in copies if c.path), None),
-        path_disclosed_to=base.path_disclosed_to
-        or next((c.path_disclosed_to for c in copies if c.path), None),
+        path_disclosed_to=_least_privileged([c.path_disclosed_to for c in copies if c.path_disclosed_to]),
         share_sd=with_share_sd.share_sd,
         share_sd_error=with_share_sd.share_sd_error,
         root_sd=with_root_sd.root_sd,
@@ -221,6 +220,14 @@ def _share(copies: Sequence[Share]) -> Share:
         root_sd_read_as=with_root_sd.root_sd_read_as,
         excluded=all(copy.excluded for copy in copies),
     )
+
+
+def _least_privileged(labels: Sequence[str]) -> str | None:
+    """Anonymous before guest before the other identities (in the order given)."""
+    for label in ("anonymous", "guest"):
+        if label in labels:
+            return label
+    return labels[0] if labels else None
 
 
 def _services(hosts: Sequence[HostResult], smb_answered: bool) -> tuple[Service, ...]:

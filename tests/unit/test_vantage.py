@@ -176,6 +176,17 @@ def test_the_union_takes_the_widest_access_and_the_biggest_walk() -> None:
     assert [s.name for s in nas.shares] == ["public", "imaging", "scans"]
 
 
+def test_a_share_path_is_disclosed_to_the_least_privileged_identity_any_vantage_told() -> None:
+    told_audit = run(
+        host(shares=[share("s", {"audit": READ}, path="D:\\s", path_disclosed_to="audit")]), vantage="a"
+    )
+    told_guest = run(
+        host(shares=[share("s", {"guest": READ}, path="D:\\s", path_disclosed_to="guest")]), vantage="b"
+    )
+    [nas] = merged(told_audit, told_guest).hosts
+    assert (nas.shares[0].path, nas.shares[0].path_disclosed_to) == ("D:\\s", "guest")
+
+
 def test_a_host_no_vantage_reached_stays_failed() -> None:
     result = merged(run(unreachable(), vantage="a"), run(unreachable(kind="refused"), vantage="b"))
     [nas] = result.hosts
