@@ -551,6 +551,41 @@ class HostResult:
     elapsed_s: float = 0.0
     exposures: tuple[Exposure, ...] = ()  # derived from ACLs and directory groups, never measured
     services: tuple[Service, ...] = ()  # other protocols than SMB, one entry per port tried
+    views: tuple[VantageView, ...] = ()  # a merged result only: the host as each vantage point saw it
+
+
+# --- vantage points: where a scan ran from (`--vantage`), and merged results (`shareaudit merge`) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class VantagePoint:
+    """A network segment a scan ran from, and whether the config trusts it (`[vantage.NAME] trusted`)."""
+
+    name: str
+    trusted: bool = True
+    # A merged result: the run this vantage point's views come from (as that run's file says).
+    source: str | None = None  # the scan file's name
+    started_at: str | None = None
+    finished_at: str | None = None
+    run_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VantageView:
+    """One host as one vantage point saw it: what answered from there, and who could do what.
+
+    Only in a merged result: one per vantage point that scanned the host, kept as measured there (two
+    vantage points that saw the host differently are both kept; the host's own fields are their union).
+    """
+
+    vantage: str
+    target: str  # the target entry as that run named it
+    reachable: bool
+    error: str | None = None
+    error_kind: str | None = None
+    posture: Posture | None = None  # null: SMB did not answer from there
+    access: dict[str, dict[str, Access]] = field(default_factory=dict)  # share -> identity label -> Access
+    services: tuple[Service, ...] = ()  # every other door tried from there, as it answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,3 +765,5 @@ class ScanResult:
     findings: tuple[Finding, ...] = ()
     schema: str = SCHEMA
     directory: Directory | None = None  # --ldap-url: what Active Directory said
+    vantage: str | None = None  # --vantage: where this run ran from; null in a merged result
+    vantages: tuple[VantagePoint, ...] = ()  # every vantage point whose view is in the result, with its trust

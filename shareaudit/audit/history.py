@@ -9,11 +9,13 @@ Every failure, a corrupt or locked file included, is an `InputError` of one line
 
 Schema versions live in `PRAGMA user_version`. `MIGRATIONS[n]` takes version n to n + 1; on open for
 writing all pending ones run in one transaction. Version 1 is `_SCHEMA`; a database of the previous
-release (those tables, user_version 0) is version 1 as it is. A database newer than the code is refused.
+release (those tables, user_version 0) is version 1 as it is. Version 2 adds each run's vantage point.
+A database newer than the code is refused.
 Reading an older database migrates a copy in memory, never the file.
 
 New and resolved. A finding's identity is its fingerprint (`Finding.id`: rule + host + share + identity
-+ path). A finding is new iff its fingerprint was not in the earlier run, resolved iff a fingerprint of
++ path). The earlier run is the previous run of the same audit from the same vantage point (`previous`).
+A finding is new iff its fingerprint was not in the earlier run, resolved iff a fingerprint of
 the earlier run is absent from the later one; suppressed findings are neither. `is_new` is that one
 definition: `new_since` (the alerts and `Finding.new`) and `History.diff` both use it. On top, `diff`
 annotates new and resolved findings at the same place (host, share, identity, path) as "changed", e.g.
@@ -97,8 +99,13 @@ def _v0_to_v1(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    """Version 2: each run's vantage point (`scan --vantage`; null for runs without one and older runs)."""
+    db.execute("ALTER TABLE runs ADD COLUMN vantage TEXT")
+
+
 # MIGRATIONS[n] takes a database from version n to n + 1, inside the caller's transaction; append only.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
 
 
 def schema_version() -> int:
@@ -117,9 +124,10 @@ class Run:
     hosts: int
     failed: int
     findings: int
+    vantage: str | None = None  # where the run ran from (`scan --vantage`)
 
 
-_RUN_COLUMNS = "id, name, started_at, finished_at, hosts, failed, findings"
+_RUN_COLUMNS = "id, name, started_at, finished_at, hosts, failed, findings, vantage"
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -131,6 +139,7 @@ def _run(row: sqlite3.Row) -> Run:
         hosts=row["hosts"],
         failed=row["failed"],
         findings=row["findings"],
+        vantage=row["vantage"],
     )
 
 
@@ -384,8 +393,8 @@ class History:
         hidden = set(suppressed)
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (name, started_at, finished_at, tool_version, hosts, failed, findings, options)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (name, started_at, finished_at, tool_version, hosts, failed, findings, options,"
+                " vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     result.started_at,
@@ -395,6 +404,7 @@ class History:
                     sum(1 for h in result.hosts if h.error),
                     len(result.findings),
                     json.dumps(result.options, default=str),
+                    result.vantage,
                 ),
             )
             run_id = int(cursor.lastrowid or 0)
@@ -431,13 +441,15 @@ class History:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def runs(self, name: str | None = None, limit: int = 50) -> list[Run]:
-        """Runs, newest first, optionally only those of one audit name."""
+    def runs(self, name: str | None = None, limit: int = 50, vantage: str | None = None) -> list[Run]:
+        """Runs, newest first, optionally only those of one audit name and/or one vantage point."""
+        where = [
+            (column, value) for column, value in (("name", name), ("vantage", vantage)) if value is not None
+        ]
         query = f"SELECT {_RUN_COLUMNS} FROM runs"
-        args: tuple[object, ...] = ()
-        if name is not None:
-            query += " WHERE name = ?"
-            args = (name,)
+        if where:
+            query += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in where)
+        args = tuple(value for _, value in where)
         return [_run(row) for row in self._rows(query + " ORDER BY id DESC LIMIT ?", (*args, limit))]
 
     def run(self, run_id: int) -> Run:
@@ -510,10 +522,15 @@ class History:
         )
 
     def previous(self, name: str, run_id: int) -> Run | None:
-        """The run of the same audit name just before this one."""
+        """The run of the same audit name, from the same vantage point, just before this one.
+
+        Runs of one audit from different vantage points see different things (that is their point): each is
+        compared with the previous run from where it ran, never with another segment's.
+        """
         rows = self._rows(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ? AND id < ? ORDER BY id DESC LIMIT 1",
-            (name, run_id),
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ? AND id < ?"
+            " AND vantage IS (SELECT vantage FROM runs WHERE id = ?) ORDER BY id DESC LIMIT 1",
+            (name, run_id, run_id),
         )
         return _run(rows[0]) if rows else None
 

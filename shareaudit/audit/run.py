@@ -109,6 +109,8 @@ class _Run:
             identities=tuple(i.info() for i in plan.identities),
             options=options,
             input_problems=tuple(str(p) for p in plan.targets.problems),
+            vantage=plan.vantage.name if plan.vantage else None,
+            vantages=(plan.vantage,) if plan.vantage else (),
         )
 
 

@@ -23,6 +23,7 @@ import click
 from shareaudit import __version__
 from shareaudit.cli.ad import discover_command
 from shareaudit.cli.audit import config_group, device_command, diff_command, history_command
+from shareaudit.cli.merge import merge_command
 from shareaudit.cli.report import report_command, rules_command
 from shareaudit.cli.scan import EXIT_CODES_HELP, scan_command
 from shareaudit.errors import ShareauditError
@@ -60,6 +61,8 @@ cli.add_command(device_command)
 # Findings and reports (shareaudit/cli_report.py).
 cli.add_command(report_command)
 cli.add_command(rules_command)
+# Runs from several vantage points as one result (shareaudit/cli/merge.py).
+cli.add_command(merge_command)
 # Active Directory (shareaudit/cli_ad.py).
 cli.add_command(discover_command)
 

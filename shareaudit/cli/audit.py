@@ -103,21 +103,28 @@ _config_option = click.option(
 @data_dir_option("the history (and the redaction key) live")
 @click.option("--name", help="Only runs of this audit (config) name.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Runs listed at most.")
+@click.option("--vantage", metavar="NAME", help="Only runs from this vantage point (scan --vantage).")
 @_config_option
 def history_command(
-    history_file: Path | None, data_dir: Path | None, name: str | None, limit: int, config_path: Path | None
+    history_file: Path | None,
+    data_dir: Path | None,
+    name: str | None,
+    limit: int,
+    vantage: str | None,
+    config_path: Path | None,
 ) -> int:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first, with the vantage point each ran from."""
     database, name = _from_config(config_path, history_file, data_dir, name)
     with History.open_for_reading(database) as store:
-        runs = store.runs(name, limit)
+        runs = store.runs(name, limit, vantage)
     table = Table(title="Runs", title_justify="left")
-    for column in ("run", "audit", "started", "hosts", "failed", "findings"):
+    for column in ("run", "audit", "vantage", "started", "hosts", "failed", "findings"):
         table.add_column(column)
     for run in runs:
         table.add_row(
             str(run.id),
             Text(printable(run.name)),
+            Text(printable(run.vantage or "-")),
             run.started_at,
             str(run.hosts),
             str(run.failed),
@@ -135,9 +142,13 @@ def _describe(finding: StoredFinding) -> str:
 
 def print_diff(diff: Diff, console: Console) -> None:
     """The diff as lines: new, resolved (by fingerprint), changed places, severity changes, medical growth."""
+    vantage = f", from vantage point {diff.after.vantage}" if diff.after.vantage else ""
     console.print(
         Text(
-            f"run {diff.before.id} ({diff.before.started_at}) -> run {diff.after.id} ({diff.after.started_at})"
+            printable(
+                f"run {diff.before.id} ({diff.before.started_at}) -> run {diff.after.id} "
+                f"({diff.after.started_at}{vantage})"
+            )
         )
     )
     for f in diff.new:
@@ -192,21 +203,23 @@ def diff_command(
     as_json: bool,
     config_path: Path | None,
 ) -> int:
-    """Compare two runs (default: the last two runs of the same audit): new, resolved, changed findings."""
+    """Compare two runs (default: the last two runs of the same audit from the same vantage point): new,
+    resolved, changed findings."""
     database, name = _from_config(config_path, history_file, data_dir, name)
     with History.open_for_reading(database) as store:
         if run_a is None:
             latest = store.runs(name, 1)
             if not latest:
                 raise InputError("the history has no runs")
-            runs = store.runs(latest[0].name, 2)
-            if len(runs) < 2:
-                raise InputError(f"audit {latest[0].name!r} has only one run; nothing to compare")
-            run_a, run_b = runs[1].id, runs[0].id
+            earlier = store.previous(latest[0].name, latest[0].id)
+            if earlier is None:
+                where = f" from vantage point {latest[0].vantage}" if latest[0].vantage else ""
+                raise InputError(f"audit {latest[0].name!r} has only one run{where}; nothing to compare")
+            run_a, run_b = earlier.id, latest[0].id
         elif run_b is None:
             previous = store.previous(store.run(run_a).name, run_a)
             if previous is None:
-                raise InputError(f"run {run_a} has no earlier run of the same audit")
+                raise InputError(f"run {run_a} has no earlier run of the same audit and vantage point")
             run_a, run_b = previous.id, run_a
         result = store.diff(run_a, run_b)
     if as_json:

@@ -17,6 +17,7 @@ from shareaudit.audit.run import write_outputs
 from shareaudit.model import Finding, ScanResult
 from shareaudit.render.terminal import print_summary
 from shareaudit.rules import RULES, SEVERITIES, at_or_above, evaluate
+from shareaudit.vantage import kept_out
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TARGETS_FAILED = 0, 1, 3
 # What -o/--output-dir writes.
@@ -62,9 +63,9 @@ def exit_code(result: ScanResult, fail_on: str | None) -> int:
     # A host whose SMB is absent while another door answered is not failed (collect.hosts.merge); a door
     # that answered and was then cut short (a DICOM probe the server stopped answering) is incomplete.
     doors_cut_short = any(s.reachable and s.error for h in result.hosts for s in h.services)
-    incomplete = (
-        any(h.error for h in result.hosts) or result.input_problems or walks_failed or doors_cut_short
-    )
+    # A host that answered nothing to untrusted vantage points only is segmentation working (vantage.kept_out).
+    failed = any(h.error and not kept_out(result, h) for h in result.hosts)
+    incomplete = failed or result.input_problems or walks_failed or doors_cut_short
     return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
 
 

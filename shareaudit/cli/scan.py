@@ -33,6 +33,7 @@ from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_o
 from shareaudit.collect.hosts import DEFAULT_PROTOCOLS, PROTOCOLS
 from shareaudit.collect.nfs.options import nfs_options
 from shareaudit.errors import InputError
+from shareaudit.model import VantagePoint
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
     ANONYMOUS,
@@ -47,6 +48,7 @@ from shareaudit.plan.targets import TargetList, parse_targets
 from shareaudit.render.printable import printable
 from shareaudit.render.progress import LiveProgress
 from shareaudit.render.terminal import leftover_probes, print_summary
+from shareaudit.vantage import vantage_point
 
 DEFAULT_BOUNDS = CrawlBounds()
 EXIT_INTERRUPTED = 130
@@ -368,6 +370,7 @@ class RecordOptions:
     no_history: bool
     audit_name: str | None
     suppressions: Path | None
+    vantage: str | None = None  # --vantage: where the scan runs from
 
 
 record_options = grouped(
@@ -385,9 +388,17 @@ record_options = grouped(
             type=_PATH,
             help="TOML file of accepted risks (docs/suppressions.example.toml).",
         ),
+        click.option(
+            "--vantage",
+            metavar="NAME",
+            help="Where this scanner runs (a network segment: office-vlan, guest-wifi): recorded in the "
+            "result and the history; `shareaudit merge` combines runs from several vantage points.",
+        ),
     ),
-    ("history_file", "no_history", "audit_name", "suppressions_path"),
-    lambda v: RecordOptions(v["history_file"], v["no_history"], v["audit_name"], v["suppressions_path"]),
+    ("history_file", "no_history", "audit_name", "suppressions_path", "vantage"),
+    lambda v: RecordOptions(
+        v["history_file"], v["no_history"], v["audit_name"], v["suppressions_path"], v["vantage"]
+    ),
 )
 
 
@@ -486,6 +497,13 @@ def _history(
     return HistoryPlan(path, name)
 
 
+def _vantage(record: RecordOptions, loaded: config.AuditConfig | None) -> VantagePoint | None:
+    """--vantage (or the config's scan.vantage), with its trust from the config's [vantage.NAME]."""
+    if record.vantage is None:
+        return None
+    return vantage_point(record.vantage, config.vantage_trust(loaded).get(record.vantage, True))
+
+
 def build_plan(
     ctx: click.Context,
     targets: tuple[str, ...],
@@ -501,6 +519,7 @@ def build_plan(
 ) -> Plan:
     """Everything `scan` was asked, checked and resolved (secrets, suppressions, the directory) before any scan."""
     loaded: config.AuditConfig | None = ctx.meta.get("config")
+    vantage = _vantage(record, loaded)
     target_list = parse_targets(targets, strict=strict)
     for problem in target_list.problems:
         click.echo(f"shareaudit: skipping bad target {problem}", err=True)
@@ -533,6 +552,7 @@ def build_plan(
         alerts=_alerts(loaded),
         directory=directory_plan,
         run_by=f"{user_name()}@{socket.gethostname()}",
+        vantage=vantage,
     )
 
 

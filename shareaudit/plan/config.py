@@ -26,6 +26,8 @@ from shareaudit.plan.identities import (
     split_account,
     validate_label,
 )
+from shareaudit.vantage import NAME_RULE as VANTAGE_NAME_RULE
+from shareaudit.vantage import is_name as is_vantage_name
 
 # Severity names as the user writes them (TOML strings), checked against the enum of the findings.
 SeverityName = Annotated[Severity, Field(strict=False)]
@@ -66,6 +68,22 @@ class ScanSection(BaseModel):
     active_write_probe: bool = False
     strict: bool = False
     protocols: list[Literal["smb", "dicom", "nfs"]] = Field(["smb", "dicom"], min_length=1)
+    vantage: str | None = None  # where the scanner runs (--vantage): a network segment's name
+
+    @field_validator("vantage")
+    @classmethod
+    def _vantage_name(cls, name: str | None) -> str | None:
+        if name is not None and not is_vantage_name(name):
+            raise ValueError(f"not a vantage point name: {VANTAGE_NAME_RULE}")
+        return name
+
+
+class VantageSection(BaseModel):
+    """A vantage point (network segment) a scanner runs from: `[vantage.guest-wifi] trusted = false`."""
+
+    model_config = STRICT
+
+    trusted: bool = True  # false: medical data or an open write door reachable from here is a finding
 
 
 class DicomSection(BaseModel):
@@ -188,6 +206,7 @@ class AuditConfig(BaseModel):
     output: OutputSection = OutputSection()
     history: HistorySection = HistorySection()
     alerts: AlertsSection = AlertsSection()
+    vantage: dict[str, VantageSection] = {}
 
 
 def load(path: Path) -> AuditConfig:
@@ -201,6 +220,9 @@ def load(path: Path) -> AuditConfig:
             raise document.problem(("identities", label), str(exc)) from None
         if label in RESERVED_LABELS:
             raise document.problem(("identities", label), "label is reserved")
+    for name in config.vantage:
+        if not is_vantage_name(name):
+            raise document.problem(("vantage", name), f"not a vantage point name: {VANTAGE_NAME_RULE}")
     return _relative_to(config, path.parent)
 
 
@@ -238,6 +260,11 @@ def identities(config: AuditConfig, path: Path) -> tuple[Identity | None, list[I
         secret = entry.secret(f"{path}: [identities.{label}]")
         extra.append(Identity(label, IdentityKind.USER, user, domain, secret))
     return audit, extra
+
+
+def vantage_trust(config: AuditConfig | None) -> dict[str, bool]:
+    """Vantage point name -> trusted, for the vantage points the config names."""
+    return {name: section.trusted for name, section in config.vantage.items()} if config else {}
 
 
 def scan_defaults(config: AuditConfig) -> dict[str, object]:
@@ -280,5 +307,6 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "no_history": not config.history.enabled,
         "audit_name": config.history.name,
         "suppressions_path": config.history.suppressions,
+        "vantage": scan.vantage,
     }
     return {key: value for key, value in defaults.items() if value is not None}

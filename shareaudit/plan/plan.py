@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from shareaudit.ad.connection import LdapSettings
     from shareaudit.audit.alerts import EmailTarget, WebhookTarget
     from shareaudit.audit.suppress import Rule
-    from shareaudit.model import Directory
+    from shareaudit.model import Directory, VantagePoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +92,4 @@ class Plan:
     labels: Mapping[str, object] = field(
         default_factory=dict
     )  # extra facts for result.options (device check)
+    vantage: VantagePoint | None = None  # --vantage: where the scan runs from, and whether it is trusted

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -27,11 +27,12 @@ from markupsafe import Markup
 
 from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
-from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share
+from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share, VantagePoint
 from shareaudit.render.nfs import NfsView, absent_nfs, nfs_views
 from shareaudit.render.output import write_atomically
 from shareaudit.render.services import DicomView, absent_notes, dicom_views
 from shareaudit.render.terminal import access_marks
+from shareaudit.render.vantage import ReachTable, reach_tables, vantage_line
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
 from shareaudit.rules.facts import UNPRIVILEGED, host_label
 from shareaudit.rules.platform import PLATFORM_NAMES
@@ -182,6 +183,7 @@ class HostView:
     dicom: tuple[DicomView, ...] = ()  # DICOM ports that answered, beside the SMB matrix
     absent: tuple[str, ...] = ()  # protocols looked for and not found (SMB absent, DICOM ports closed)
     nfs: tuple[NfsView, ...] = ()  # rpcbind and NFS ports that answered, with their exports
+    reach: ReachTable | None = None  # a merged result: each door by the vantage points that scanned the host
 
 
 def _claim_notes(host: HostResult) -> tuple[str, ...]:
@@ -247,6 +249,8 @@ class Report:
     walked: int
     options: tuple[tuple[str, str, object], ...]
     input_problems: tuple[str, ...]
+    vantage_line: str | None = None  # a labelled run: where it ran from
+    vantages: tuple[VantagePoint, ...] = ()  # the runs a merged result is made of
 
 
 def _cell(access: Access | None, share: Share, label: str) -> Cell:
@@ -349,6 +353,7 @@ def report_view(result: ScanResult, generated_at: str | None = None) -> Report:
     labels = tuple(i.label for i in result.identities)
     failed = sum(1 for h in result.hosts if h.error)
     run_by = result.options.get("run_by")
+    reach = {id(table.host): table for table in reach_tables(result)}
     return Report(
         tool=f"{result.tool.name} {result.tool.version}",
         schema=result.schema,
@@ -369,11 +374,15 @@ def report_view(result: ScanResult, generated_at: str | None = None) -> Report:
             for i in result.identities
         ),
         worst=tuple(f for f in active if f.severity != Severity.INFO)[:WORST],
-        hosts=tuple(_host_view(host, labels, active) for host in result.hosts),
+        hosts=tuple(
+            replace(_host_view(host, labels, active), reach=reach.get(id(host))) for host in result.hosts
+        ),
         inventory=_inventory(result),
         walked=sum(1 for h in result.hosts for s in h.shares if s.content is not None),
         options=_options(result.options),
         input_problems=result.input_problems,
+        vantage_line=vantage_line(result),
+        vantages=result.vantages if result.vantage is None else (),
     )
 
 

@@ -204,6 +204,10 @@ def print_summary(result: ScanResult, console: Console) -> None:
                     )
     if any(host.shares for host in result.hosts):
         console.print(Text(LEGEND, style="dim"))
+    # Where each door is reachable from (render/vantage.py uses this module's access marks: imported here).
+    from shareaudit.render.vantage import print_reach
+
+    print_reach(result, console)
     if result.options.get("show_names"):
         console.print(
             Text("--show-names was given: file and directory names are NOT redacted.", style="bold red")

@@ -16,6 +16,7 @@ from shareaudit.rules import (
     nfs,
     permissions,
     posture,
+    vantage,
 )
 from shareaudit.rules.engine import RuleInfo, at_or_above, evaluate, fingerprint, rules, sort_key
 from shareaudit.rules.platform import PLATFORMS, detect_platform
@@ -33,6 +34,7 @@ FAMILIES = (
     dicom,
     intrusion,
     nfs,
+    vantage,
 )
 RULES: tuple[RuleInfo, ...] = rules()
 

@@ -25,7 +25,20 @@ from shareaudit.rules.registry import SEVERITIES
 
 # Names a step may use (each also with _ps and _sh).
 PLACEHOLDERS = frozenset(
-    {"host", "address", "share", "unc", "identity", "account", "principal", "sid", "port", "aet", "export"}
+    {
+        "host",
+        "address",
+        "share",
+        "unc",
+        "identity",
+        "account",
+        "principal",
+        "sid",
+        "port",
+        "aet",
+        "export",
+        "vantage",
+    }
 )
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # PowerShell treats the typographic single quotes as quote characters too (about_Quoting_Rules);

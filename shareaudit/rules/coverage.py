@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from shareaudit.model import ScanResult, Severity
 from shareaudit.rules.facts import UNPRIVILEGED, HostFacts, medical_files, medical_summary
 from shareaudit.rules.registry import Hit, host_rule, scan_rule
+from shareaudit.vantage import kept_out
 
 # options key the CLI sets when a scan is interrupted: the targets never reached.
 UNSCANNED = "unscanned_targets"
@@ -17,6 +18,15 @@ def target_not_scanned(result: ScanResult) -> Iterator[Hit]:
     """A target failed to scan, was skipped as invalid, or was never reached (interrupted run)."""
     for host in result.hosts:
         if not host.error:
+            continue
+        kept = kept_out(result, host)
+        if kept:  # nothing answered where nothing should: not a failed target
+            yield Hit(
+                Severity.INFO,
+                f"Not reachable from the untrusted vantage point {', '.join(kept)} ({host.error_kind}: "
+                f"{host.error}), as segmentation intends; scan it from a trusted vantage point to learn what it holds.",
+                host=host,
+            )
             continue
         # Nothing answered: everything about this host is unknown. Partial: some facts are missing.
         nothing = host.posture is None or not host.reachable

@@ -40,6 +40,7 @@ guest = true
 active_write_probe = true
 strict = true
 protocols = ["dicom"]
+vantage = "office-vlan"
 
 [nfs]
 ports = [2050]
@@ -77,6 +78,11 @@ enabled = false
 path = "h.sqlite"
 name = "weekly"
 suppressions = "accepted.toml"
+
+[vantage.office-vlan]
+
+[vantage.guest-wifi]
+trusted = false
 """
 
 
@@ -125,6 +131,7 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "no_history": True,
         "audit_name": "weekly",
         "suppressions_path": tmp_path / "accepted.toml",
+        "vantage": "office-vlan",
     }
 
 

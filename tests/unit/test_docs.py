@@ -111,3 +111,14 @@ LONG_OPTIONS = sorted(
 def test_every_long_option_is_documented(documentation: str, name: str) -> None:
     # The whole option: --ldap-auth must not count as a mention of --ldap.
     assert re.search(re.escape(name) + r"(?![\w-])", documentation), f"{name} is in no README.md or docs/*.md"
+
+
+def test_every_rule_is_in_the_readme_rules_table() -> None:
+    from shareaudit.rules.engine import rule_text
+    from shareaudit.rules.registry import REGISTRY
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [
+        code.id for code in REGISTRY.values() if f"| `{code.id}` | {rule_text(code).severity} |" not in readme
+    ]
+    assert not missing, f"rules without a row in README.md's rules table: {', '.join(missing)}"

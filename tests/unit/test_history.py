@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import stat
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from inprocess import cli
 from synthetic import content, host, share
 from synthetic import result as scan_result
 
 from shareaudit.audit import history
 from shareaudit.audit.history import Change, History, new_since
-from shareaudit.cli.app import main
 from shareaudit.errors import InputError
 from shareaudit.model import Finding, ScanResult, Suppression
 
@@ -52,17 +51,6 @@ def record(path: Path, result: ScanResult, name: str = "weekly") -> int:
         return store.record(name, result, [f.id for f in result.findings if f.suppressed])
 
 
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run the real entry point in-process (exit code mapping included): code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["shareaudit", *args])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_.value.code or 0), out, err
-
-
 def user_version(path: Path) -> int:
     with sqlite3.connect(path) as db:
         return int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -81,7 +69,7 @@ def test_record_and_read_back(tmp_path: Path) -> None:
     hidden = finding("unprivileged-write", "scans", "guest", "high", suppressed=True)
     run_id = record(path, run_of(read, hidden, medical=12))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert user_version(path) == history.schema_version() == 1
+    assert user_version(path) == history.schema_version() == 2
     with History.open_for_reading(path) as store:
         [run] = store.runs()
         assert run == store.run(run_id)
@@ -162,7 +150,7 @@ def test_a_previous_release_database_is_version_1(tmp_path: Path) -> None:
         assert [r.name for r in store.runs()] == ["weekly"]
     assert path.read_bytes() == before and user_version(path) == 0  # reading upgrades nothing
     record(path, run_of(finding("null-session", None, None, "high")))
-    assert user_version(path) == 1
+    assert user_version(path) == history.schema_version()
     with History.open_for_reading(path) as store:
         assert [r.findings for r in store.runs()] == [1, 0]
 
@@ -173,7 +161,10 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 7")
     db.close()
-    message = f"history {path} was written by a newer shareaudit (schema 7); this one knows up to 1"
+    message = (
+        f"history {path} was written by a newer shareaudit (schema 7); this one knows up to "
+        f"{history.schema_version()}"
+    )
     for opener in (History.open_for_reading, History.open_for_writing):
         with pytest.raises(InputError) as error:
             opener(path)
@@ -200,9 +191,10 @@ def _add_notes(db: sqlite3.Connection) -> None:
 def test_migrations_run_in_order_in_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "h.sqlite"
     record(path, run_of())
+    current = history.schema_version()
 
     def broken(db: sqlite3.Connection) -> None:
-        raise RuntimeError("migration 2 -> 3 failed")
+        raise RuntimeError("the last migration failed")
 
     migrations: list[Callable[[sqlite3.Connection], None]] = [*history.MIGRATIONS, _add_notes, broken]
     monkeypatch.setattr(history, "MIGRATIONS", migrations)
@@ -211,7 +203,7 @@ def test_migrations_run_in_order_in_one_transaction(tmp_path: Path, monkeypatch:
     with sqlite3.connect(path) as db:  # nothing of the first migration stayed
         assert "notes" not in columns(db, "runs")
     db.close()
-    assert user_version(path) == 1
+    assert user_version(path) == current
 
     monkeypatch.setattr(history, "MIGRATIONS", migrations[:-1])
     before = path.read_bytes()
@@ -220,7 +212,7 @@ def test_migrations_run_in_order_in_one_transaction(tmp_path: Path, monkeypatch:
     assert path.read_bytes() == before
     with History.open_for_writing(path) as store:
         store.record("weekly", run_of())
-    assert user_version(path) == 2
+    assert user_version(path) == current + 1
     with sqlite3.connect(path) as db:
         assert "notes" in columns(db, "runs")
     db.close()
