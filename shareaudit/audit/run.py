@@ -25,6 +25,7 @@ from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
 from shareaudit.render import html as html_report
 from shareaudit.rules import evaluate
+from shareaudit.rules.actions import with_actions
 from shareaudit.rules.coverage import UNSCANNED
 
 
@@ -137,7 +138,7 @@ def _interrupted(run: _Run, in_flight: InFlight) -> Outcome:
     # The targets never reached become findings: an interrupted run must not read as a clean one.
     unscanned = [t.spec for n, t in enumerate(plan.targets.targets) if n not in run.hosts]
     partial = replace(partial, options={**partial.options, UNSCANNED: unscanned})
-    partial = replace(partial, findings=evaluate(partial))
+    partial = with_actions(replace(partial, findings=evaluate(partial)))
     out = plan.outputs
     written = write_outputs(partial, out.json, out.html, out.csv)
     return Outcome(partial, interrupted=True, written=tuple(written))
@@ -211,6 +212,7 @@ def run(
     final = replace(final, findings=evaluate(final))
     if plan.suppressions:
         final = replace(final, findings=suppress.apply(final.findings, list(plan.suppressions), date.today()))
+    final = with_actions(final)  # the fix plan, over the findings that are not accepted risks
     final, new, run_id, lost = _record(plan, final)
     warnings += lost
     out = plan.outputs

@@ -1,0 +1,190 @@
+"""The fix plan's claims done for real: apply the Samba remediation of its actions to a throwaway copy of
+labnas, scan again, and check that every finding an applied action claims to close is gone and that
+nothing new appeared.
+
+The copy (tests/lab/lab.py `throwaway`: its own directory and loopback address) is scanned as the audit
+account, the over-privileged printer account and the confined device account. From the plan in the JSON,
+every action whose kind has a Samba fix this test knows how to apply is applied, each after checking that
+the action's own Samba steps say that very setting (so the test applies what the report tells an admin,
+not something else):
+
+- guest-fallback-off:      [global] map to guest = Never
+- null-session-off:        [global] restrict anonymous = 2
+- restrict-medical-share:  [share] guest ok = no, valid users = the clinical group (@labstaff) and the
+                           audit account (an auditor keeps reading it)
+- close-share:             [share] guest ok = no (printer queues: the [printers] section they come from)
+
+then smbd reloads its configuration and the copy is scanned again. The only finding allowed to appear is
+the one the plan announces in `afterwards`: medical data that now sits behind a proper account is listed
+as inventory (medical-data-inventory, info) on the shares that were restricted. The shared lab is never
+written to.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import lab
+import pytest
+from clirun import shareaudit
+from labdata import COPY_ADDRESSES, LABNAS, PASSWORDS
+
+pytestmark = [pytest.mark.usefixtures("lab"), pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+# Taken from the end of the copy range (tests/test_truth_lab.py cycles from the start), first free one.
+CANDIDATES = tuple(reversed(COPY_ADDRESSES[-8:]))
+CLINICAL = "@labstaff labaudit"
+APPLIED = ("guest-fallback-off", "null-session-off", "restrict-medical-share", "close-share")
+
+
+def free_address() -> str:
+    for address in CANDIDATES:
+        if not lab.port_open(address, timeout=0.1):
+            return address
+    pytest.fail(f"no free throwaway address among {', '.join(CANDIDATES)}")
+
+
+def scan(address: str, tmp: Path, name: str) -> dict[str, Any]:
+    env = {
+        "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
+        "SHAREAUDIT_PASSWORD_PRINTER": PASSWORDS["labscan"],
+        "SHAREAUDIT_PASSWORD_DEVICE": PASSWORDS["labdevice"],
+        "PATH": "/usr/bin:/bin",
+    }
+    out = tmp / f"{name}.json"
+    run = shareaudit(
+        "scan", address, "-u", "labaudit", "--identity", "printer=labscan", "--identity", "device=labdevice",
+        "--protocols", "smb", "--no-history", "--data-dir", str(tmp / "data"), "--json", str(out), "-q",
+        env=env,
+    )  # fmt: skip
+    assert run.code in (0, 1, 3), run.text
+    assert "Traceback" not in run.text
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def set_option(conf: Path, section: str, key: str, value: str) -> None:
+    """Set `key = value` in one section of smb.conf: the existing line replaced, or a new one added."""
+    lines = conf.read_text().splitlines()
+    header = f"[{section}]"
+    start = next(n for n, line in enumerate(lines) if line.strip() == header)
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].strip().startswith("[")), len(lines))
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.IGNORECASE)
+    for n in range(start + 1, end):
+        if pattern.match(lines[n]):
+            lines[n] = f"    {key} = {value}"
+            break
+    else:
+        lines.insert(start + 1, f"    {key} = {value}")
+    conf.write_text("\n".join(lines) + "\n")
+
+
+def samba_steps(action: dict[str, Any]) -> str:
+    steps = action["steps"].get("samba")
+    assert steps, f"{action['title']}: no Samba steps"
+    return "\n".join(steps)
+
+
+def apply(action: dict[str, Any], conf: Path, printers: set[str]) -> list[str]:
+    """Apply one action's Samba fix to the copy's smb.conf; the settings changed, as lines for the record."""
+    steps, kind, share = samba_steps(action), action["kind"], action["share"]
+    if kind == "guest-fallback-off":
+        assert "map to guest = Never" in steps, steps
+        set_option(conf, "global", "map to guest", "Never")
+        return ["[global] map to guest = Never"]
+    if kind == "null-session-off":
+        assert "restrict anonymous = 2" in steps, steps
+        set_option(conf, "global", "restrict anonymous", "2")
+        return ["[global] restrict anonymous = 2"]
+    section = "printers" if share in printers else share
+    assert f"[{share}]" in steps, steps
+    assert "guest ok = no" in steps, steps
+    set_option(conf, section, "guest ok", "no")
+    if kind == "restrict-medical-share":
+        assert "valid users = @" in steps, steps
+        set_option(conf, section, "valid users", CLINICAL)
+        return [f"[{section}] guest ok = no", f"[{section}] valid users = {CLINICAL}"]
+    return [f"[{section}] guest ok = no"]
+
+
+def announced(finding: dict[str, Any], applied: list[dict[str, Any]], before: list[dict[str, Any]]) -> bool:
+    """A new finding the applied actions said would come (their `afterwards`), and no worse than before.
+
+    - medical-data-inventory (info) on a share that was restricted: the data behind a proper account;
+    - credentials-readable on a share whose walker was shut out, for a file found before (same path), no
+      more severe: the same file seen by the next walker (its fingerprint holds the walker).
+    """
+    rank = ("critical", "high", "medium", "low", "info").index
+    for action in applied:
+        note = action["afterwards"] or ""
+        restricted = action["kind"] == "restrict-medical-share" and "medical-data-inventory" in note
+        if restricted and finding["rule"] == "medical-data-inventory" and finding["share"] == action["share"]:
+            return finding["severity"] == "info"
+        if (
+            finding["rule"] == "credentials-readable"
+            and f"holding credentials on {finding['share']} stay" in note
+        ):
+            earlier = [
+                f for f in before
+                if f["rule"] == finding["rule"] and f["share"] == finding["share"] and f["path"] == finding["path"]
+            ]  # fmt: skip
+            if earlier and all(rank(finding["severity"]) >= rank(f["severity"]) for f in earlier):
+                return True
+    return False
+
+
+def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path: Path) -> None:
+    address = free_address()
+    with lab.throwaway(LABNAS, address) as copy:
+        before = scan(copy.address, tmp_path, "before")
+        actions = before["actions"]
+        assert actions and [a["rank"] for a in actions] == list(range(1, len(actions) + 1))
+        # Each active finding that is not informational belongs to exactly one action.
+        owned = [fid for a in actions for fid in a["findings"]]
+        active = [f["id"] for f in before["findings"] if f["severity"] != "info" and not f["suppressed"]]
+        assert sorted(owned) == sorted(active)
+        printers = {s["name"] for h in before["hosts"] for s in h["shares"] if s["type"] == "printer"}
+        chosen = [a for a in actions if a["kind"] in APPLIED]
+        assert len({a["kind"] for a in chosen}) >= 2, [a["kind"] for a in actions]
+        ids = {a["id"] for a in chosen}
+        for action in chosen:  # an action that relies on an earlier one is applied with it
+            assert set(action["after"]) <= ids, action["title"]
+        record = []
+        for action in chosen:
+            record += [
+                f"{action['rank']:3} {action['title']}: {', '.join(apply(action, copy.instance.conf, printers))}"
+            ]
+        reload = subprocess.run(
+            ["smbcontrol", "-s", str(copy.instance.conf), "smbd", "reload-config"],
+            capture_output=True,
+            text=True,
+        )
+        assert reload.returncode == 0, reload.stderr
+        # smbd applies a reload to new connections; every scan connection is new.
+        after = scan(copy.address, tmp_path, "after")
+    now = {f["id"]: f for f in after["findings"]}
+    was = {f["id"] for f in before["findings"]}
+    lines = []
+    for action in chosen:
+        left = [fid for fid in action["findings"] if fid in now]
+        lines.append(f"{action['title']}: {len(action['findings'])} claimed, {len(left)} still there")
+        assert not left, (
+            action["title"],
+            [(now[f]["rule"], now[f]["share"], now[f]["identity"]) for f in left],
+        )
+    new = [f for fid, f in now.items() if fid not in was]
+    unexpected = [f for f in new if not announced(f, chosen, before["findings"])]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "plan-lab.txt").write_text(
+        "applied:\n" + "\n".join(record) + "\n\nresult:\n" + "\n".join(lines)
+        + f"\n\nfindings before {len(was)}, after {len(now)}, new {len(new)} "
+        + f"({', '.join(sorted(f['rule'] + ':' + (f['share'] or '') for f in new))})\n"
+    )  # fmt: skip
+    assert unexpected == [], [(f["rule"], f["share"], f["identity"]) for f in unexpected]
+    assert sum(len(a["findings"]) for a in chosen) >= 8
