@@ -674,7 +674,7 @@ class Action:
     severity: Severity  # the worst finding it closes
     findings: tuple[str, ...]  # fingerprints of the findings it closes
     share: str | None = None
-    identity: str | None = None  # the account it confines, the ACL principal, or None
+    identity: str | None = None  # the device/service account it confines
     port: int | None = None  # a DICOM (or other service) port
     protects: str | None = None  # the medical data it takes away from identities without a proper account
     medical: int = 0  # medical files (and DICOM studies) it protects

@@ -76,7 +76,7 @@ class ActionCatalogError(InputError, ValueError):
 
 
 # --- the catalog (rules/actions.toml) -----------------------------------------------------------------------
-Scope = Literal["host", "share", "identity", "principal", "port"]
+Scope = Literal["host", "share", "identity", "port"]
 Dependence = Literal["row", "readers", "reach", "listing", "writers"]
 Verify = Literal["share", "host", "device", "dicom", "crawl", "full"]
 
@@ -166,7 +166,7 @@ class Candidate:
 
     kind: Kind
     share: Share | None = None
-    identity: str | None = None  # service account label, or ACE trustee name
+    identity: str | None = None  # the service account it confines
     service: Service | None = None
     doors: frozenset[Door] = frozenset()
     direct: frozenset[str] = frozenset()  # finding ids
@@ -331,23 +331,6 @@ class HostPlanner:
                     )
                     direct = self._direct(kind, identity=label)
                     found.append(Candidate(kind, identity=label, doors=doors, direct=direct))
-            elif entry.scope == "principal":
-                places = sorted(
-                    {
-                        (f.share, f.identity)
-                        for f in self.findings
-                        if f.rule in entry.rules and f.share and f.identity
-                    }
-                )
-                for share_name, principal in places:
-                    found.append(
-                        Candidate(
-                            kind,
-                            share=self.shares.get(share_name or ""),
-                            identity=principal,
-                            direct=self._direct(kind, share=share_name, identity=principal),
-                        )
-                    )
             else:  # port
                 for service in facts.host.services:
                     if not service.reachable or service.protocol == "smb":
@@ -384,22 +367,38 @@ class HostPlanner:
         chosen: list[_Chosen] = []
         shut: frozenset[Door] = frozenset()
         shut_by: list[frozenset[Door]] = []
-        while left and candidates:
-            scored = []
-            for index, candidate in enumerate(candidates):
-                closes = self.closed_by(candidate, shut, left)
+        # Scores are kept between rounds: a candidate is scored again only when the last pick took some of
+        # its findings, or shut a door that one of its door-closed findings depends on.
+        pending = dict(enumerate(candidates))
+        scores: dict[int, tuple[tuple[object, ...], set[str]]] = {}
+        stale = set(pending)
+        while left and pending:
+            for seq in stale:
+                closes = self.closed_by(pending[seq], shut, left)
                 if closes:
-                    picked = sorted((by_id[fid] for fid in closes), key=sort_key)
-                    scored.append((self.priority(candidate, picked), index, picked))
-            if not scored:
+                    scores[seq] = (self.priority(pending[seq], [by_id[fid] for fid in closes]), closes)
+                else:
+                    scores.pop(seq, None)
+            if not scores:
                 break
-            _, index, picked = min(scored, key=lambda item: item[:2])
-            candidate = candidates.pop(index)
-            after = self._relied_on(candidate, picked, shut_by)
-            chosen.append(_Chosen(candidate, picked, after))
-            left -= {f.id for f in picked}
+            seq = min(scores, key=lambda n: (scores[n][0], n))
+            candidate, (_, closes) = pending.pop(seq), scores.pop(seq)
+            picked = sorted((by_id[fid] for fid in closes), key=sort_key)
+            chosen.append(_Chosen(candidate, picked, self._relied_on(candidate, picked, shut_by)))
+            left -= closes
             shut = shut | candidate.doors
             shut_by.append(candidate.doors)
+            touched = set().union(*(self.by_door.get(door, set()) for door in candidate.doors)) & left
+            stale = {
+                n
+                for n, (_, theirs) in scores.items()
+                if theirs & closes
+                or (
+                    touched
+                    and pending[n].doors
+                    and any(self.by_door.get(d, set()) & touched for d in pending[n].doors)
+                )
+            }
         for fid in sorted(left, key=lambda fid: sort_key(by_id[fid])):  # closed by no combination found
             chosen.append(_Chosen(Candidate(single, direct=frozenset({fid})), [by_id[fid]]))
         return chosen
@@ -741,7 +740,8 @@ def _title(kind: Kind, label: str, candidate: Candidate, closes: Sequence[Findin
         values["share"] = candidate.share.name
     if candidate.identity:
         values["identity"] = candidate.identity
-        values["principal"] = candidate.identity
+    principals = dict.fromkeys(f.identity for f in closes if f.rule in kind.entry.rules and f.identity)
+    values["principal"] = ", ".join(principals)
     if candidate.service is not None:
         values["port"] = str(candidate.service.port)
     return fill(kind.entry.title, values)

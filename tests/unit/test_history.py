@@ -81,7 +81,7 @@ def test_record_and_read_back(tmp_path: Path) -> None:
     hidden = finding("unprivileged-write", "scans", "guest", "high", suppressed=True)
     run_id = record(path, run_of(read, hidden, medical=12))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert user_version(path) == history.schema_version() == 1
+    assert user_version(path) == history.schema_version() == 2
     with History.open_for_reading(path) as store:
         [run] = store.runs()
         assert run == store.run(run_id)
@@ -162,7 +162,7 @@ def test_a_previous_release_database_is_version_1(tmp_path: Path) -> None:
         assert [r.name for r in store.runs()] == ["weekly"]
     assert path.read_bytes() == before and user_version(path) == 0  # reading upgrades nothing
     record(path, run_of(finding("null-session", None, None, "high")))
-    assert user_version(path) == 1
+    assert user_version(path) == history.schema_version()
     with History.open_for_reading(path) as store:
         assert [r.findings for r in store.runs()] == [1, 0]
 
@@ -173,7 +173,7 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 7")
     db.close()
-    message = f"history {path} was written by a newer shareaudit (schema 7); this one knows up to 1"
+    message = f"history {path} was written by a newer shareaudit (schema 7); this one knows up to 2"
     for opener in (History.open_for_reading, History.open_for_writing):
         with pytest.raises(InputError) as error:
             opener(path)
@@ -211,7 +211,7 @@ def test_migrations_run_in_order_in_one_transaction(tmp_path: Path, monkeypatch:
     with sqlite3.connect(path) as db:  # nothing of the first migration stayed
         assert "notes" not in columns(db, "runs")
     db.close()
-    assert user_version(path) == 1
+    assert user_version(path) == 2
 
     monkeypatch.setattr(history, "MIGRATIONS", migrations[:-1])
     before = path.read_bytes()
@@ -220,7 +220,7 @@ def test_migrations_run_in_order_in_one_transaction(tmp_path: Path, monkeypatch:
     assert path.read_bytes() == before
     with History.open_for_writing(path) as store:
         store.record("weekly", run_of())
-    assert user_version(path) == 2
+    assert user_version(path) == 3
     with sqlite3.connect(path) as db:
         assert "notes" in columns(db, "runs")
     db.close()
