@@ -148,7 +148,10 @@ def leftover_probes(result: ScanResult) -> list[str]:
 
 
 def print_summary(result: ScanResult, console: Console) -> None:
-    """Print the scan summary: hosts, then each host's access matrix."""
+    """Print the scan summary: the fix plan's first actions, hosts, then each host's access matrix."""
+    from shareaudit.render.plan import print_plan  # the plan view imports this module's neighbours
+
+    print_plan(result, console)
     console.print(hosts_table(result))
     dicom = dicom_table(result)
     if dicom is not None:

@@ -519,10 +519,10 @@ def _share_effects(planner: HostPlanner, candidate: Candidate) -> list[str]:
     if share is None:
         return effects
     shut = set(candidate.kind.entry.share_doors)
-    losing = _who_uses(planner, share, (Role(c) for c in shut))
+    losing = _who_uses(planner, share, (Role(c) for c in shut if c != Role.SERVICE.value))
     if losing:
         effects.append(
-            f"These identities lose their access to {share.name}: "
+            f"Whoever uses {share.name} without an account loses it: "
             + "; ".join(f"{label} ({rights})" for label, rights in losing)
             + "."
         )
