@@ -8,6 +8,7 @@ outputs -> alerts. Nothing here prints: warnings are returned in the outcome, pr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from shareaudit.plan.plan import Plan
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
 from shareaudit.render import html as html_report
+from shareaudit.render.estate import TrendPoint
 from shareaudit.rules import evaluate
 from shareaudit.rules.actions import with_actions
 from shareaudit.rules.coverage import UNSCANNED
@@ -46,15 +48,19 @@ def _now() -> str:
 
 
 def write_outputs(
-    result: ScanResult, json_path: Path | None, html_path: Path | None, csv_path: Path | None
+    result: ScanResult,
+    json_path: Path | None,
+    html_path: Path | None,
+    csv_path: Path | None,
+    trend: Sequence[TrendPoint] = (),
 ) -> list[Path]:
-    """Write whichever of JSON, HTML and CSV were asked for; the paths written."""
+    """Write whichever of JSON, HTML and CSV were asked for; the paths written. `trend`: for the HTML."""
     written = []
     if json_path:
         scanfile.write(result, json_path)
         written.append(json_path)
     if html_path:
-        html_report.write(result, html_path)
+        html_report.write(result, html_path, trend=trend)
         written.append(html_path)
     if csv_path:
         csv_report.write(result, csv_path)
@@ -160,6 +166,18 @@ def _record(plan: Plan, final: ScanResult) -> tuple[ScanResult, tuple[Finding, .
     return final, new, run_id, []
 
 
+def _trend(plan: Plan) -> tuple[list[TrendPoint], list[str]]:
+    """Open actions over the last runs of this audit (this one included), for the report's estate view."""
+    if plan.history is None:
+        return [], []
+    try:
+        with History.open_for_reading(plan.history.path) as store:
+            runs = store.trend(plan.history.name)
+    except ShareauditError as exc:
+        return [], [f"the report has no trend of open actions: {exc}"]
+    return [TrendPoint(run.id, run.started_at, run.actions or 0) for run in runs], []
+
+
 def _alert(plan: Plan, final: ScanResult, new: tuple[Finding, ...], run_id: int | None) -> list[str]:
     from shareaudit.audit import alerts
 
@@ -215,7 +233,9 @@ def run(
     final = with_actions(final)  # the fix plan, over the findings that are not accepted risks
     final, new, run_id, lost = _record(plan, final)
     warnings += lost
+    trend, lost = _trend(plan) if run_id is not None and plan.outputs.html else ([], [])
+    warnings += lost
     out = plan.outputs
-    written = write_outputs(final, out.json, out.html, out.csv)
+    written = write_outputs(final, out.json, out.html, out.csv, trend)
     warnings += _alert(plan, final, new, run_id)
     return Outcome(final, False, new, run_id, tuple(written), tuple(warnings))

@@ -15,6 +15,7 @@ adds the legend and the whole map as a list in words.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -190,15 +191,36 @@ DOOR_X, DOOR_W = 560, 392
 ROW_GAP = 12
 IDENT_H = 40
 TOP = 8
-NAME_CHARS = 44  # characters of a name that fit a door box at the map's font size (13 px, bold)
-CAPTION_CHARS = 58  # of its second line (11 px)
-IDENT_CHARS = 24
+NAME_PX = DOOR_W - 26  # room for a door's name (13 px bold) and caption (11 px): padding and the medical bar
+IDENT_PX = LEFT_W - 20
 
 
-def short(text: str, limit: int) -> str:
-    """A name made safe for one SVG text line: control characters escaped, cut with an ellipsis."""
+def _em(char: str) -> float:
+    """A generous estimate of a character's advance in em (sans-serif): wide scripts, capitals, the rest."""
+    if unicodedata.east_asian_width(char) in ("W", "F") or ord(char) > 0xFFFF:
+        return 1.1
+    if char.isupper() or char.isdigit() or char in "mwMW@%&":
+        return 0.78
+    if unicodedata.combining(char):
+        return 0.0
+    return 0.62
+
+
+def short(text: str, width: float, size: float = 13, bold: bool = True) -> str:
+    """A name made safe for one SVG text line of at most `width` px: control characters escaped, cut with
+    an ellipsis where it would not fit (estimated generously, so that it never spills out of its box)."""
     text = printable(text)
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    scale = size * (1.08 if bold else 1.0)
+    budget, used = width - _em("\u2026") * scale, 0.0
+    for n, char in enumerate(text):
+        used += _em(char) * scale
+        if used > width:
+            cut, total = n, used - _em(char) * scale
+            while cut and total > budget:
+                cut -= 1
+                total -= _em(text[cut]) * scale
+            return text[:cut] + "\u2026"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +327,10 @@ def layout(host: HostResult, labels: Sequence[str]) -> DoorMap:
     for door in shown:
         h = _door_height(door)
         exposed = bool(door.medical and door.open_edges)
-        text = short(door.name, NAME_CHARS)
-        door_boxes.append(DoorBox(door, text, short(caption(door), CAPTION_CHARS), DOOR_X, y, h, exposed))
+        text = short(door.name, NAME_PX)
+        door_boxes.append(
+            DoorBox(door, text, short(caption(door), NAME_PX, 11, False), DOOR_X, y, h, exposed)
+        )
         y += h + ROW_GAP
     doors_h = y - ROW_GAP + TOP
     ident_h = len(needed) * (IDENT_H + ROW_GAP) - ROW_GAP + 2 * TOP
@@ -315,7 +339,7 @@ def layout(host: HostResult, labels: Sequence[str]) -> DoorMap:
     boxes = {
         label: IdentityBox(
             label,
-            short(label, IDENT_CHARS),
+            short(label, IDENT_PX),
             identity_class(label).value,
             _CAPTIONS[identity_class(label)],
             LEFT_X,

@@ -20,6 +20,7 @@ from shareaudit.model import Action, Finding, Role, ScanResult, Severity
 from shareaudit.render.doormap import DoorMap, build_doors, layout
 from shareaudit.render.estate import EstateView, TrendPoint, estate_view
 from shareaudit.render.printable import printable
+from shareaudit.render.terminal import SEVERITY_STYLES
 from shareaudit.rules.actions import active, plan
 from shareaudit.rules.facts import host_label, identity_class
 from shareaudit.rules.platform import PLATFORM_NAMES
@@ -206,13 +207,6 @@ def top_view(result: ScanResult, trend: Sequence[TrendPoint] = ()) -> TopView:
 
 # --- the terminal ------------------------------------------------------------------------------------------
 PLAN_SHOWN = 5
-_STYLES = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
 
 
 def plan_table(result: ScanResult, limit: int = PLAN_SHOWN) -> Table | None:
@@ -248,7 +242,7 @@ def plan_table(result: ScanResult, limit: int = PLAN_SHOWN) -> Table | None:
             text.append(printable(line), style=style)
         table.add_row(
             str(action.rank),
-            Text(action.severity, style=_STYLES.get(Severity(action.severity), "")),
+            Text(action.severity, style=SEVERITY_STYLES.get(Severity(action.severity), "")),
             text,
             str(len(action.findings)),
         )

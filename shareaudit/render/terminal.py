@@ -197,7 +197,7 @@ def print_summary(result: ScanResult, console: Console) -> None:
 
 # --- findings -----------------------------------------------------------------------------------------------
 WORST_SHOWN = 10
-_SEVERITY_STYLES = {
+SEVERITY_STYLES = {
     Severity.CRITICAL: "bold white on red",
     Severity.HIGH: "bold red",
     Severity.MEDIUM: "yellow",
@@ -210,14 +210,14 @@ def findings_counts(result: ScanResult) -> Text:
     """'Findings: 3 critical, 5 high, ...' for the findings that are not accepted risks."""
     active = [f for f in result.findings if f.suppressed is None]
     text = Text(f"Findings: {len(active)}")
-    parts = [(severity, sum(1 for f in active if f.severity == severity)) for severity in _SEVERITY_STYLES]
+    parts = [(severity, sum(1 for f in active if f.severity == severity)) for severity in SEVERITY_STYLES]
     shown = [(severity, n) for severity, n in parts if n]
     if shown:
         text.append(" (")
         for index, (severity, n) in enumerate(shown):
             if index:
                 text.append(", ")
-            text.append(f"{n} {severity}", style=_SEVERITY_STYLES[severity])
+            text.append(f"{n} {severity}", style=SEVERITY_STYLES[severity])
         text.append(")")
     accepted = len(result.findings) - len(active)
     if accepted:
@@ -234,7 +234,7 @@ def findings_table(result: ScanResult, limit: int = WORST_SHOWN) -> Table:
         table.add_column(column, no_wrap=column in ("severity", "host"))
     for finding in active[:limit]:
         table.add_row(
-            Text(finding.severity, style=_SEVERITY_STYLES.get(finding.severity, "")),
+            Text(finding.severity, style=SEVERITY_STYLES.get(finding.severity, "")),
             Text(printable(finding.host)),
             Text(printable(finding.share or "-")),
             Text(printable(finding.identity or "-")),
