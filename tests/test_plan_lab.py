@@ -34,6 +34,7 @@ from clirun import shareaudit
 from labdata import COPY_ADDRESSES, LABNAS, PASSWORDS
 
 pytestmark = [pytest.mark.usefixtures("lab"), pytest.mark.timeout(300)]
+LAB = ("127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.16")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -50,7 +51,7 @@ def free_address() -> str:
     pytest.fail(f"no free throwaway address among {', '.join(CANDIDATES)}")
 
 
-def scan(address: str, tmp: Path, name: str) -> dict[str, Any]:
+def scan(targets: tuple[str, ...], tmp: Path, name: str, *extra: str) -> dict[str, Any]:
     env = {
         "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
         "SHAREAUDIT_PASSWORD_PRINTER": PASSWORDS["labscan"],
@@ -59,8 +60,8 @@ def scan(address: str, tmp: Path, name: str) -> dict[str, Any]:
     }
     out = tmp / f"{name}.json"
     run = shareaudit(
-        "scan", address, "-u", "labaudit", "--identity", "printer=labscan", "--identity", "device=labdevice",
-        "--protocols", "smb", "--no-history", "--data-dir", str(tmp / "data"), "--json", str(out), "-q",
+        "scan", *targets, "-u", "labaudit", "--identity", "printer=labscan", "--identity", "device=labdevice",
+        "--no-history", "--data-dir", str(tmp / "data"), "--json", str(out), "-q", *(extra or ("--protocols", "smb")),
         env=env,
     )  # fmt: skip
     assert run.code in (0, 1, 3), run.text
@@ -142,7 +143,7 @@ def announced(finding: dict[str, Any], applied: list[dict[str, Any]], before: li
 def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path: Path) -> None:
     address = free_address()
     with lab.throwaway(LABNAS, address) as copy:
-        before = scan(copy.address, tmp_path, "before")
+        before = scan((copy.address,), tmp_path, "before")
         actions = before["actions"]
         assert actions and [a["rank"] for a in actions] == list(range(1, len(actions) + 1))
         # Each active finding that is not informational belongs to exactly one action.
@@ -167,7 +168,7 @@ def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path:
         )
         assert reload.returncode == 0, reload.stderr
         # smbd applies a reload to new connections; every scan connection is new.
-        after = scan(copy.address, tmp_path, "after")
+        after = scan((copy.address,), tmp_path, "after")
     now = {f["id"]: f for f in after["findings"]}
     was = {f["id"] for f in before["findings"]}
     lines = []
@@ -188,3 +189,35 @@ def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path:
     )  # fmt: skip
     assert unexpected == [], [(f["rule"], f["share"], f["identity"]) for f in unexpected]
     assert sum(len(a["findings"]) for a in chosen) >= 8
+
+
+@pytest.mark.usefixtures("dicomlab")
+def test_the_lab_report_opens_on_the_answers_the_plan_and_the_door_maps(tmp_path: Path) -> None:
+    """The whole lab (four Samba personalities, the DICOM lab on labnas and labfs), read-only, as HTML."""
+    from chromium import Chromium
+
+    report = tmp_path / "report.html"
+    data = scan(LAB, tmp_path, "lab", "--html", str(report))
+    with Chromium(tmp_path / "profile", width=1366, height=768) as browser:
+        browser.open(report)
+        browser.settle(0.3)
+        shape = browser.evaluate(
+            "(() => ({ panels: [...document.querySelectorAll('#overview .panel')].map(p => p.getBoundingClientRect().bottom),"
+            " sections: [...document.querySelectorAll('main > section')].map(s => s.id),"
+            " first: [...document.querySelectorAll('ol.first a')].map(a => a.getAttribute('href')),"
+            " reach: document.querySelector('ul.reach').textContent,"
+            " maps: document.querySelectorAll('svg.doormap-svg').length,"
+            " wide: document.documentElement.scrollWidth }))()"
+        )
+        browser.screenshot(ARTIFACTS / "lab-report-first-screen.png", full_page=False)
+        browser.evaluate("document.querySelector('#doors').scrollIntoView()")
+        browser.screenshot(ARTIFACTS / "lab-report-doormap.png", full_page=False)
+        problems = browser.report.problems
+    assert problems == []
+    assert shape["sections"][:4] == ["overview", "plan", "estate", "doors"]
+    assert len(shape["panels"]) == 3 and max(shape["panels"]) <= 768 and shape["wide"] <= 1366
+    assert shape["first"] == [f"#action-{a['id']}" for a in data["actions"][:3]]
+    # labnas: its DICOM port answers any AE title; public and pacs$ hold medical data anyone reads.
+    assert "port 11112" in shape["reach"] and "pacs$" in shape["reach"] and "anonymous" in shape["reach"]
+    assert shape["maps"] == len(LAB)
+    assert data["actions"][0]["medical"] > 0 and data["actions"][0]["widest"] == "anonymous"

@@ -65,6 +65,7 @@ from shareaudit.rules.platform import detect_platform
 from shareaudit.rules.registry import REGISTRY, SEVERITIES, severity_rank
 
 Door = tuple[str, ...]
+_class = cache(identity_class)  # asked for every identity of every share: once per label
 FINDING_KIND = "finding"  # an action for one finding no root cause covers
 _WIDTH = {Role.ANONYMOUS: 0, Role.GUEST: 1, Role.SERVICE: 2}
 _TIER_MEDICAL, _TIER_INTRUSION, _TIER_REST = 0, 1, 2
@@ -193,6 +194,9 @@ class HostPlanner:
         self.label = host_label(facts.host)
         self.findings = list(findings)
         self.shares = {share.name: share for share in facts.host.shares}
+        self.disk = facts.disk_shares()
+        self.scan_drops = {share.name for share in self.disk if is_scan_drop(share)}
+        self._reaches: dict[str, tuple[tuple[Share, ...], tuple[Share, ...]]] = {}
         dependence, kinds = catalog()
         self.kinds = kinds
         self.supports: dict[str, list[frozenset[Door]]] = {}
@@ -209,23 +213,29 @@ class HostPlanner:
                     self.by_door.setdefault(door, set()).add(finding_id)
 
     # --- facts ------------------------------------------------------------------------------------------
+    def _drops_and_beyond(self, label: str) -> tuple[tuple[Share, ...], tuple[Share, ...]]:
+        known = self._reaches.get(label)
+        if known is None:
+            facts = self.facts
+            drops = tuple(s for s in self.disk if s.name in self.scan_drops and facts.can_write(s, label))
+            beyond = tuple(
+                s
+                for s in self.disk
+                if s not in drops and (facts.can_read(s, label) or facts.can_write(s, label))
+            )
+            known = self._reaches[label] = (drops, beyond)
+        return known
+
     def beyond(self, label: str) -> tuple[Share, ...]:
         """The shares a service account reaches beyond its scan drop folders (as service-account-overreach)."""
-        facts = self.facts
-        shares = facts.disk_shares()
-        drops = [s for s in shares if is_scan_drop(s) and facts.can_write(s, label)]
-        return tuple(
-            s for s in shares if s not in drops and (facts.can_read(s, label) or facts.can_write(s, label))
-        )
+        return self._drops_and_beyond(label)[1]
 
     def drops(self, label: str) -> tuple[Share, ...]:
         """The scan drop folders a service account writes."""
-        return tuple(
-            s for s in self.facts.disk_shares() if is_scan_drop(s) and self.facts.can_write(s, label)
-        )
+        return self._drops_and_beyond(label)[0]
 
     def guest_labels(self) -> tuple[str, ...]:
-        return tuple(label for label in self.facts.labels if identity_class(label) == Role.GUEST)
+        return tuple(label for label in self.facts.labels if _class(label) == Role.GUEST)
 
     def _reach(self, label: str, share: Share) -> frozenset[Door]:
         return frozenset({("session", label), ("share", share.name, label)})
@@ -316,9 +326,7 @@ class HostPlanner:
                         continue
                     classes = set(entry.share_doors)
                     doors = frozenset(
-                        ("share", share.name, label)
-                        for label in facts.labels
-                        if identity_class(label) in classes
+                        ("share", share.name, label) for label in facts.labels if _class(label) in classes
                     )
                     direct = self._direct(kind, share=share.name)
                     found.append(Candidate(kind, share=share, doors=doors, direct=direct))
@@ -372,6 +380,10 @@ class HostPlanner:
         pending = dict(enumerate(candidates))
         scores: dict[int, tuple[tuple[object, ...], set[str]]] = {}
         stale = set(pending)
+        holders: dict[Door, set[int]] = {}  # door -> pending candidates that shut it
+        for seq, candidate in pending.items():
+            for door in candidate.doors:
+                holders.setdefault(door, set()).add(seq)
         while left and pending:
             for seq in stale:
                 closes = self.closed_by(pending[seq], shut, left)
@@ -388,17 +400,16 @@ class HostPlanner:
             left -= closes
             shut = shut | candidate.doors
             shut_by.append(candidate.doors)
+            for door in candidate.doors:
+                holders.get(door, set()).discard(seq)
+            # Rescored: candidates that lost findings to this pick, and those that shut a door of a finding
+            # whose supports this pick's doors touched (they may now close it).
             touched = set().union(*(self.by_door.get(door, set()) for door in candidate.doors)) & left
-            stale = {
-                n
-                for n, (_, theirs) in scores.items()
-                if theirs & closes
-                or (
-                    touched
-                    and pending[n].doors
-                    and any(self.by_door.get(d, set()) & touched for d in pending[n].doors)
-                )
-            }
+            stale = {n for n, (_, theirs) in scores.items() if theirs & closes}
+            for fid in touched:
+                for support in self.supports[fid]:
+                    for door in support:
+                        stale |= holders.get(door, set())
         for fid in sorted(left, key=lambda fid: sort_key(by_id[fid])):  # closed by no combination found
             chosen.append(_Chosen(Candidate(single, direct=frozenset({fid})), [by_id[fid]]))
         return chosen
@@ -431,7 +442,7 @@ class HostPlanner:
                 parts.append(
                     f"{share.name}: {plural(count, 'medical file')} ({medical_summary(share.content)})"
                 )
-                width = _WIDTH.get(identity_class(finding.identity or ""), 2)
+                width = _WIDTH.get(_class(finding.identity or ""), 2)
             elif finding.rule in ("dicom-open-query", "dicom-open-retrieve") and candidate.service:
                 dicom = candidate.service.dicom
                 query = dicom.query if dicom else None
@@ -509,7 +520,7 @@ def _who_uses(planner: HostPlanner, share: Share, classes: Iterable[Role]) -> li
     return [
         (label, _rights(planner, share, label))
         for label in facts.labels
-        if identity_class(label) in wanted and (facts.can_read(share, label) or facts.can_write(share, label))
+        if _class(label) in wanted and (facts.can_read(share, label) or facts.can_write(share, label))
     ]
 
 
@@ -560,7 +571,7 @@ def _guest_effects(planner: HostPlanner, candidate: Candidate) -> list[str]:
             for share in facts.disk_shares()
             if facts.can_read(share, label) or facts.can_write(share, label)
         ]
-        if identity_class(label) == Role.GUEST:
+        if _class(label) == Role.GUEST:
             if used:
                 effects.append(
                     f"Whoever uses these shares without an account (as {label}) loses access: {', '.join(used)}."
@@ -611,7 +622,7 @@ def _acl_effects(planner: HostPlanner, candidate: Candidate) -> list[str]:
 
 def _signing_effects(planner: HostPlanner) -> list[str]:
     facts = planner.facts
-    guests = [label for label in facts.labels if identity_class(label) == Role.GUEST]
+    guests = [label for label in facts.labels if _class(label) == Role.GUEST]
     used = sorted({s.name for s in facts.disk_shares() for label in guests if facts.can_read(s, label)})
     if not used:
         return []
@@ -648,7 +659,7 @@ def rewalked(planner: HostPlanner, candidate: Candidate) -> list[str]:
             and ("session", label) not in shut
             and ("share", share.name, label) not in shut
         ]
-        after = min(readers, key=lambda label: _WALK_ORDER[identity_class(label)]) if readers else None
+        after = min(readers, key=lambda label: _WALK_ORDER[_class(label)]) if readers else None
         files = plural(len(content.credentials), "file")
         notes.append(
             f"The {files} holding credentials on {share.name} stay"
@@ -683,7 +694,7 @@ def _identity_args(result: ScanResult, only: Sequence[str] | None = None) -> lis
         account = f"{info.domain}\\{info.username}" if info.domain else info.username
         if info.label == AUDIT:
             args += ["-u", account]
-        elif identity_class(info.label) == Role.SERVICE and (only is None or info.label in only):
+        elif _class(info.label) == Role.SERVICE and (only is None or info.label in only):
             args += ["--identity", f"{info.label}={account}"]
     if result.identities and Role.ANONYMOUS.value not in labels:
         args.append("--no-anonymous")
