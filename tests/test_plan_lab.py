@@ -31,7 +31,7 @@ from typing import Any
 import lab
 import pytest
 from clirun import shareaudit
-from labdata import COPY_ADDRESSES, LABNAS, PASSWORDS
+from labdata import COPY_ADDRESSES, LABACL, LABNAS, PASSWORDS, Personality
 
 pytestmark = [pytest.mark.usefixtures("lab"), pytest.mark.timeout(300)]
 LAB = ("127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.16")
@@ -92,9 +92,10 @@ def samba_steps(action: dict[str, Any]) -> str:
     return "\n".join(steps)
 
 
-def apply(action: dict[str, Any], conf: Path, printers: set[str]) -> list[str]:
-    """Apply one action's Samba fix to the copy's smb.conf; the settings changed, as lines for the record."""
-    steps, kind, share = samba_steps(action), action["kind"], action["share"]
+def apply(action: dict[str, Any], copy: lab.Copy, printers: set[str]) -> list[str]:
+    """Apply one action's Samba fix to the copy (its smb.conf, or the root ACL over SMB as the administrator);
+    the settings changed, as lines for the record. Each is checked against the action's own Samba steps."""
+    steps, kind, share, conf = samba_steps(action), action["kind"], action["share"], copy.instance.conf
     if kind == "guest-fallback-off":
         assert "map to guest = Never" in steps, steps
         set_option(conf, "global", "map to guest", "Never")
@@ -103,6 +104,15 @@ def apply(action: dict[str, Any], conf: Path, printers: set[str]) -> list[str]:
         assert "restrict anonymous = 2" in steps, steps
         set_option(conf, "global", "restrict anonymous", "2")
         return ["[global] restrict anonymous = 2"]
+    if kind == "guest-account-off":
+        assert "If a username map line maps Guest to a real account, remove it" in steps, steps
+        usermap = copy.instance.state / "labacl.usermap"
+        usermap.write_text(
+            "".join(line for line in usermap.read_text().splitlines(True) if "Guest" not in line)
+        )
+        return ["labacl.usermap: the line mapping Guest to labguest removed"]
+    if kind == "remove-broad-acl":
+        return remove_broad_aces(action, copy, steps)
     section = "printers" if share in printers else share
     assert f"[{share}]" in steps, steps
     assert "guest ok = no" in steps, steps
@@ -112,6 +122,25 @@ def apply(action: dict[str, Any], conf: Path, printers: set[str]) -> list[str]:
         set_option(conf, section, "valid users", CLINICAL)
         return [f"[{section}] guest ok = no", f"[{section}] valid users = {CLINICAL}"]
     return [f"[{section}] guest ok = no"]
+
+
+def remove_broad_aces(action: dict[str, Any], copy: lab.Copy, steps: str) -> list[str]:
+    """smbcacls --delete of the broad trustee's entries on the share root, as the steps say ('exactly as listed')."""
+    share, conf = action["share"], str(copy.instance.conf)
+    admin = ["-U", f"labadmin%{PASSWORDS['labadmin']}", "-s", conf]
+    unc = f"//{copy.address}/{share}"
+    listed = subprocess.run(["smbcacls", unc, "/", *admin, "--numeric"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    done = []
+    for sid in re.findall(r"--delete 'ACL:(S-1-[\d-]+):ALLOWED", steps):
+        for entry in re.findall(rf"^ACL:{re.escape(sid)}:[^\n]+$", listed.stdout, re.MULTILINE):
+            removed = subprocess.run(
+                ["smbcacls", unc, "/", *admin, "--numeric", "--delete", entry], capture_output=True, text=True
+            )
+            assert removed.returncode == 0, removed.stdout + removed.stderr
+            done.append(f"{share}: smbcacls --delete '{entry}'")
+    assert done, (steps, listed.stdout)
+    return done
 
 
 def announced(finding: dict[str, Any], applied: list[dict[str, Any]], before: list[dict[str, Any]]) -> bool:
@@ -140,9 +169,9 @@ def announced(finding: dict[str, Any], applied: list[dict[str, Any]], before: li
     return False
 
 
-def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path: Path) -> None:
-    address = free_address()
-    with lab.throwaway(LABNAS, address) as copy:
+def check_plan(personality: Personality, applied: tuple[str, ...], tmp_path: Path) -> list[dict[str, Any]]:
+    """Scan a throwaway copy, apply the plan's actions of these kinds, scan again, compare; the actions applied."""
+    with lab.throwaway(personality, free_address()) as copy:
         before = scan((copy.address,), tmp_path, "before")
         actions = before["actions"]
         assert actions and [a["rank"] for a in actions] == list(range(1, len(actions) + 1))
@@ -151,16 +180,12 @@ def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path:
         active = [f["id"] for f in before["findings"] if f["severity"] != "info" and not f["suppressed"]]
         assert sorted(owned) == sorted(active)
         printers = {s["name"] for h in before["hosts"] for s in h["shares"] if s["type"] == "printer"}
-        chosen = [a for a in actions if a["kind"] in APPLIED]
+        chosen = [a for a in actions if a["kind"] in applied]
         assert len({a["kind"] for a in chosen}) >= 2, [a["kind"] for a in actions]
         ids = {a["id"] for a in chosen}
         for action in chosen:  # an action that relies on an earlier one is applied with it
             assert set(action["after"]) <= ids, action["title"]
-        record = []
-        for action in chosen:
-            record += [
-                f"{action['rank']:3} {action['title']}: {', '.join(apply(action, copy.instance.conf, printers))}"
-            ]
+        record = [f"{a['rank']:3} {a['title']}: {', '.join(apply(a, copy, printers))}" for a in chosen]
         reload = subprocess.run(
             ["smbcontrol", "-s", str(copy.instance.conf), "smbd", "reload-config"],
             capture_output=True,
@@ -182,13 +207,27 @@ def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path:
     new = [f for fid, f in now.items() if fid not in was]
     unexpected = [f for f in new if not announced(f, chosen, before["findings"])]
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "plan-lab.txt").write_text(
+    (ARTIFACTS / f"plan-lab-{personality.name}.txt").write_text(
         "applied:\n" + "\n".join(record) + "\n\nresult:\n" + "\n".join(lines)
         + f"\n\nfindings before {len(was)}, after {len(now)}, new {len(new)} "
         + f"({', '.join(sorted(f['rule'] + ':' + (f['share'] or '') for f in new))})\n"
     )  # fmt: skip
     assert unexpected == [], [(f["rule"], f["share"], f["identity"]) for f in unexpected]
+    return chosen
+
+
+def test_applied_actions_close_what_they_claim_and_nothing_new_appears(tmp_path: Path) -> None:
+    """labnas: guest fallback, the null session, shares open to guest, shares holding medical data."""
+    chosen = check_plan(LABNAS, APPLIED, tmp_path)
+    assert {a["kind"] for a in chosen} == set(APPLIED)
     assert sum(len(a["findings"]) for a in chosen) >= 8
+
+
+def test_the_plan_of_an_nt_acl_server_holds_too(tmp_path: Path) -> None:
+    """labacl: a real Guest account, broad ACEs in NT ACLs, a share holding medical data."""
+    kinds = ("guest-account-off", "remove-broad-acl", "restrict-medical-share")
+    chosen = check_plan(LABACL, kinds, tmp_path)
+    assert {a["kind"] for a in chosen} == set(kinds)
 
 
 @pytest.mark.usefixtures("dicomlab")
