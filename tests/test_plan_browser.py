@@ -199,3 +199,19 @@ def test_a_large_estate_does_not_overflow(pages: Path, tmp_path: Path) -> None:
     assert max(shape["panels"]) <= HEIGHT
     assert max(overflow) <= 0.5, overflow
     assert folded == len(result.hosts)  # 16 shares each: every map folds
+
+
+def test_a_link_to_an_action_opens_it(pages: Path, tmp_path: Path) -> None:
+    result = clinic()
+    later = result.actions[5]
+    with Chromium(tmp_path / "profile", width=WIDTH, height=HEIGHT) as browser:
+        open_page(browser, result, pages / "clinic.html")
+        opened = browser.evaluate("[...document.querySelectorAll('details.action')].map(d => d.open)")
+        browser.evaluate(f"window.location.hash = '#action-{later.id}'")
+        browser.settle(0.2)
+        now_open = browser.evaluate(f"document.getElementById('action-{later.id}').open")
+        top = browser.evaluate(f"document.getElementById('action-{later.id}').getBoundingClientRect().top")
+        problems = browser.report.problems
+    assert problems == []
+    assert opened[:3] == [True, True, True] and not any(opened[3:])
+    assert now_open and -1 <= top < HEIGHT  # scrolled to it (to the sub-pixel)

@@ -249,8 +249,14 @@ def test_the_lab_report_opens_on_the_answers_the_plan_and_the_door_maps(tmp_path
             " wide: document.documentElement.scrollWidth }))()"
         )
         browser.screenshot(ARTIFACTS / "lab-report-first-screen.png", full_page=False)
-        browser.evaluate("document.querySelector('#doors').scrollIntoView()")
+        browser.evaluate(
+            "document.querySelectorAll('.mapbox').forEach(e => e.style.contentVisibility = 'visible');"
+            " document.querySelector('#doors').scrollIntoView()"
+        )
+        browser.settle(0.3)
         browser.screenshot(ARTIFACTS / "lab-report-doormap.png", full_page=False)
+        browser.evaluate("document.querySelector('#plan').scrollIntoView()")
+        browser.screenshot(ARTIFACTS / "lab-report-plan.png", full_page=False)
         problems = browser.report.problems
     assert problems == []
     assert shape["sections"][:4] == ["overview", "plan", "estate", "doors"]
@@ -258,5 +264,6 @@ def test_the_lab_report_opens_on_the_answers_the_plan_and_the_door_maps(tmp_path
     assert shape["first"] == [f"#action-{a['id']}" for a in data["actions"][:3]]
     # labnas: its DICOM port answers any AE title; public and pacs$ hold medical data anyone reads.
     assert "port 11112" in shape["reach"] and "pacs$" in shape["reach"] and "anonymous" in shape["reach"]
-    assert shape["maps"] == len(LAB)
+    answered = [h for h in data["hosts"] if h["posture"] or any(s["reachable"] for s in h["services"])]
+    assert shape["maps"] == len(answered) and answered  # a host the load made time out has no map
     assert data["actions"][0]["medical"] > 0 and data["actions"][0]["widest"] == "anonymous"

@@ -26,7 +26,7 @@ from shareaudit.rules.facts import host_label, identity_class
 from shareaudit.rules.platform import PLATFORM_NAMES
 from shareaudit.rules.registry import SEVERITIES, severity_rank
 
-FIRST = 3  # actions on the first screen
+FIRST = 3  # actions on the first screen, and opened in the plan
 DETAILED = 30  # actions shown with their steps; the rest as table rows
 LISTED = 500  # actions listed at all (the JSON has every one)
 REACH_SHOWN = 6  # places on the first screen where patient data is reachable
@@ -86,6 +86,7 @@ class TopView:
     reach_hosts: int
     first: tuple[ActionView, ...]
     detailed: tuple[ActionView, ...]
+    opened: int  # the first actions of the plan shown opened (the others: one line each until clicked)
     rest: tuple[Action, ...]
     rest_more: int
     actions_total: int
@@ -195,6 +196,7 @@ def top_view(result: ScanResult, trend: Sequence[TrendPoint] = ()) -> TopView:
         reach_hosts=len({r.host for r in places}),
         first=tuple(action_view(a, by_id, ranks) for a in actions[:FIRST]),
         detailed=tuple(action_view(a, by_id, ranks) for a in actions[:DETAILED]),
+        opened=FIRST,
         rest=actions[DETAILED:LISTED],
         rest_more=max(0, len(actions) - LISTED),
         actions_total=len(actions),
