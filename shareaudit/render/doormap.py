@@ -24,7 +24,6 @@ from shareaudit.render.printable import printable
 from shareaudit.rules.facts import host_label, identity_class, medical_files
 
 READ, WRITE, CONTROL = "read", "write", "control"
-RIGHTS = (READ, WRITE, CONTROL)
 _STRENGTH = {READ: 1, WRITE: 2, CONTROL: 3}
 LETTERS = {READ: "R", WRITE: "W", CONTROL: "C"}
 MAX_DOORS = 12  # more than this: the least important are folded into one door

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shareaudit.model import ScanResult, Severity
 from shareaudit.render.doormap import Door, build_doors
 from shareaudit.rules.facts import host_label
-from shareaudit.rules.registry import SEVERITIES, severity_rank
+from shareaudit.rules.registry import SEVERITIES
 
 MAX_ROWS = 500  # hosts listed in the table; the rest are counted
 CLEAN = "none"  # a host without active findings
@@ -202,8 +202,3 @@ def estate_view(result: ScanResult, trend: Sequence[TrendPoint] = ()) -> EstateV
         sum(1 for r in host_rows if r.medical_open),
         chart,
     )
-
-
-def worst_of(severities: Sequence[str]) -> str | None:
-    """The worst severity of a list, or None."""
-    return min(severities, key=severity_rank) if severities else None

@@ -238,7 +238,8 @@ def plan_table(result: ScanResult, limit: int = PLAN_SHOWN) -> Table | None:
             lines.append(
                 (f"side effect: {action.side_effects[0]}" + (f" (+{more} more)" if more else ""), "dim")
             )
-        lines.append((f"check: {action.verify}", "cyan"))
+        if action.verify:
+            lines.append((f"check: {action.verify}", "cyan"))
         for line, style in lines:
             text.append("\n")
             text.append(printable(line), style=style)

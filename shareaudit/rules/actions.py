@@ -6,7 +6,7 @@ a device account's reach, a DICOM port that answers anyone), with the active fin
 
 How an action closes a finding:
 - directly: the finding's rule is one of the kind's `rules` and it lies in the action's scope (the same
-  host, share, account, ACE trustee or port);
+  host, share, account or port);
 - through the doors it shuts: a finding of a rule listed under [doors] lasts only while some identity
   still gets in (guest reads public; anyone but the audit account reads the share holding medical data).
   Each such finding has *supports*: sets of doors that together keep it open. It is closed when every
@@ -41,6 +41,7 @@ from shareaudit.model import (
     UNPRIVILEGED,
     Action,
     Finding,
+    IdentityInfo,
     Role,
     ScanResult,
     Service,
@@ -687,15 +688,19 @@ def side_effects(planner: HostPlanner, candidate: Candidate) -> tuple[str, ...]:
 
 
 # --- how to check it worked ---------------------------------------------------------------------------------
-def _identity_args(result: ScanResult, only: Sequence[str] | None = None) -> list[str]:
+def _account(info: IdentityInfo) -> str:
+    return f"{info.domain}\\{info.username}" if info.domain else info.username
+
+
+def _identity_args(result: ScanResult) -> list[str]:
+    """The scan's identities as options: -u for the audit account, --identity for each service account."""
     args: list[str] = []
     labels = {i.label for i in result.identities}
     for info in result.identities:
-        account = f"{info.domain}\\{info.username}" if info.domain else info.username
         if info.label == AUDIT:
-            args += ["-u", account]
-        elif _class(info.label) == Role.SERVICE and (only is None or info.label in only):
-            args += ["--identity", f"{info.label}={account}"]
+            args += ["-u", _account(info)]
+        elif _class(info.label) == Role.SERVICE:
+            args += ["--identity", f"{info.label}={_account(info)}"]
     if result.identities and Role.ANONYMOUS.value not in labels:
         args.append("--no-anonymous")
     if result.identities and Role.GUEST.value not in labels:
@@ -706,22 +711,20 @@ def _identity_args(result: ScanResult, only: Sequence[str] | None = None) -> lis
 def verify_command(result: ScanResult, label: str, kind: Kind, candidate: Candidate) -> str:
     """The shareaudit command to run once the action is done (passwords come from the environment)."""
     how = kind.entry.verify
+    infos = {info.label: info for info in result.identities}
     if how == "device" and candidate.identity:
-        info = next((i for i in result.identities if i.label == candidate.identity), None)
-        account = (
-            (f"{info.domain}\\{info.username}" if info.domain else info.username)
-            if info
-            else candidate.identity
-        )
-        args = ["device", label, "--account", f"{candidate.identity}={account}"]
-        drops = [share for share in (candidate.share,) if share] or []
-        if drops:
-            args += ["--drop-share", drops[0].name]
-        audit = next((i for i in result.identities if i.label == AUDIT), None)
-        if audit:
-            args += ["-u", f"{audit.domain}\\{audit.username}" if audit.domain else audit.username]
-        return shlex.join(["shareaudit", *args])
-    if how == "dicom" and candidate.service:
+        device = infos.get(candidate.identity)
+        args = [
+            "device",
+            label,
+            "--account",
+            f"{candidate.identity}={_account(device) if device else candidate.identity}",
+        ]
+        if candidate.share is not None:  # its drop folder
+            args += ["--drop-share", candidate.share.name]
+        if AUDIT in infos:
+            args += ["-u", _account(infos[AUDIT])]
+    elif how == "dicom" and candidate.service:
         args = [
             "scan",
             label,
@@ -731,13 +734,14 @@ def verify_command(result: ScanResult, label: str, kind: Kind, candidate: Candid
             str(candidate.service.port),
             "--no-history",
         ]
-        return shlex.join(["shareaudit", *args])
-    args = ["scan", label, *_identity_args(result)]
-    if how in ("share", "crawl") and candidate.share is not None:
-        args += ["--include-share", candidate.share.name, "--protocols", "smb"]
-    elif how == "host":
-        args += ["--protocols", "smb", "--no-crawl"]
-    return shlex.join(["shareaudit", *args, "--no-history"])
+    else:
+        args = ["scan", label, *_identity_args(result)]
+        if how in ("share", "crawl") and candidate.share is not None:
+            args += ["--include-share", candidate.share.name, "--protocols", "smb"]
+        elif how == "host":
+            args += ["--protocols", "smb", "--no-crawl"]
+        args.append("--no-history")
+    return shlex.join(["shareaudit", *args])
 
 
 # --- the plan ----------------------------------------------------------------------------------------------
@@ -811,7 +815,9 @@ def _action(
 
 
 def _finding_verify(result: ScanResult, finding: Finding, planner: HostPlanner | None) -> str:
-    if planner is None:
+    if planner is None:  # a target that is no scanned host: an interrupted run's, or a skipped entry
+        if finding.host.startswith("("):  # "(target list)": the entry is to be fixed, not scanned
+            return ""
         return shlex.join(["shareaudit", "scan", finding.host, *_identity_args(result), "--no-history"])
     share = planner.shares.get(finding.share or "") if finding.share else None
     kind = _single_kind()
@@ -830,7 +836,7 @@ def plan(result: ScanResult) -> tuple[Action, ...]:
     """The fix plan of a result (its findings already evaluated, accepted risks marked)."""
     findings = active(result.findings)
     labels = tuple(i.label for i in result.identities)
-    accounts = {i.label: f"{i.domain}\\{i.username}" if i.domain else i.username for i in result.identities}
+    accounts = {i.label: _account(i) for i in result.identities}
     by_host: dict[str, list[Finding]] = {}
     for finding in findings:
         by_host.setdefault(finding.host, []).append(finding)

@@ -332,3 +332,14 @@ def test_a_malformed_catalog_is_one_line_naming_the_problem(text: str, message: 
 
 def test_plan_of_a_result_without_findings_is_empty() -> None:
     assert plan(scan_result(host("nas01", []), labels=LABELS)) == ()
+
+
+def test_findings_about_no_scanned_host_are_actions_of_their_own() -> None:
+    result = planned(
+        host("nas01", [], posture_=posture(smb1=True)), input_problems=("hosts.txt:3: 'x': bad",)
+    )
+    assert_partition(result)
+    [skipped] = [a for a in result.actions if a.kind == "finding"]
+    [finding] = [f for f in result.findings if f.id in skipped.findings]
+    assert finding.rule == "target-not-scanned" and skipped.host == finding.host
+    assert skipped.verify == "" and skipped.steps == finding.remediation  # the entry is fixed, not scanned
