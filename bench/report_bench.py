@@ -4,7 +4,8 @@ Run by hand (as root, with the Debian package chromium installed):
 
     python bench/report_bench.py [--findings 10000] [--runs 5] [--keep DIR]
 
-Prints the file size, the render time, and per run the time until the browser's load event ended
+Prints the fix plan's size and planning time, the file size (and what the plan, the estate view and the
+door maps take of it), the render time, and per run the time until the browser's load event ended
 (the findings script runs before it) and the time one filter change takes. The figures in the README
 come from this script.
 """
@@ -27,6 +28,7 @@ from synthetic import large_result  # noqa: E402
 
 from shareaudit.render import html  # noqa: E402
 from shareaudit.rules import evaluate  # noqa: E402
+from shareaudit.rules.actions import with_actions  # noqa: E402
 
 # Change the severity filter and report how long filtering, sorting and drawing one page took.
 FILTER = """(() => {
@@ -55,6 +57,9 @@ def main() -> int:
         print(f"only {len(findings)} findings generated", file=sys.stderr)
         return 1
     result = replace(result, findings=findings[: args.findings])
+    start = time.perf_counter()
+    result = with_actions(result)  # the fix plan, as a scan makes it
+    planned = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:
         out = (args.keep or Path(tmp)) / "report.html"
@@ -63,7 +68,18 @@ def main() -> int:
         rendered = time.perf_counter() - start
         size = out.stat().st_size
         print(f"findings: {len(result.findings)} (rules evaluated in {evaluated:.2f} s)")
+        print(f"fix plan: {len(result.actions)} actions, planned in {planned:.2f} s")
         print(f"file size: {size:,} bytes ({size / 1e6:.1f} MB), rendered in {rendered:.2f} s")
+        page = out.read_text(encoding="utf-8")
+        sections = ("plan", "estate", "doors", "summary")
+        starts = [page.index(f'<section id="{name}">') for name in sections]
+        print(
+            "  "
+            + ", ".join(
+                f"{name} {(b - a) / 1e6:.2f} MB"
+                for name, a, b in zip(sections, starts, starts[1:], strict=False)
+            )
+        )
         loads, filters = [], []
         for run in range(args.runs):
             with Chromium(Path(tmp) / f"profile-{run}") as browser:

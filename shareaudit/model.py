@@ -752,6 +752,36 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Action:
+    """One thing to do that closes findings with one root cause (rules/actions.py: the fix plan).
+
+    Derived from the findings and the facts, like a finding: `findings` are the fingerprints it closes (each
+    active finding belongs to exactly one action), `steps` the closed findings' remediation per platform.
+    """
+
+    id: str  # stable fingerprint of the kind and where it applies (16 hex digits)
+    kind: str  # the root cause, an id of rules/actions.toml (or "finding": a finding of its own)
+    rank: int  # 1 is what to do first
+    title: str
+    cause: str  # why these findings are one thing to fix
+    host: str
+    severity: Severity  # the worst finding it closes
+    findings: tuple[str, ...]  # fingerprints of the findings it closes
+    share: str | None = None
+    identity: str | None = None  # the device/service account it confines
+    port: int | None = None  # a DICOM (or other service) port
+    protects: str | None = None  # the medical data it takes away from identities without a proper account
+    medical: int = 0  # medical files (and DICOM studies) it protects
+    widest: str | None = None  # the widest door to that data it closes: anonymous, guest or service
+    steps: dict[str, list[str]] = field(default_factory=dict)  # platform -> steps (the rules' remediation)
+    platform: str | None = None  # the host's platform, shown first
+    side_effects: tuple[str, ...] = ()  # what stops working, derived from the facts
+    verify: str = ""  # the shareaudit command that shows it worked
+    after: tuple[str, ...] = ()  # actions (ids) this one's claims rely on: do them first
+    afterwards: str | None = None  # what the report shows once it is done, when not nothing
+
+
+@dataclass(frozen=True, slots=True)
 class ScanResult:
     """The scan result document."""
 
@@ -767,3 +797,4 @@ class ScanResult:
     directory: Directory | None = None  # --ldap-url: what Active Directory said
     vantage: str | None = None  # --vantage: where this run ran from; null in a merged result
     vantages: tuple[VantagePoint, ...] = ()  # every vantage point whose view is in the result, with its trust
+    actions: tuple[Action, ...] = ()  # the fix plan: findings grouped by root cause, what to do first

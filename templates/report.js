@@ -2,6 +2,16 @@
  * Every server string is put into the page with textContent / createElement, never as HTML. */
 (function () {
   "use strict";
+  // The fix plan: an action linked to (#action-<id>, from the first screen) opens; printing opens them all.
+  function openAction() {
+    var target = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
+    if (target && target.tagName === "DETAILS") { target.open = true; }
+  }
+  window.addEventListener("hashchange", openAction);
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details.action").forEach(function (d) { d.open = true; });
+  });
+  openAction();
   var source = document.getElementById("report-data");
   var root = document.getElementById("findings-browser");
   if (!source || !root) { return; }

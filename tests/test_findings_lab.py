@@ -318,7 +318,11 @@ def test_lab_report_opens_cleanly_in_chromium(lab_scan: tuple[Run, Path], tmp_pa
         )
         browser.settle(0.5)
         details = browser.evaluate("document.querySelectorAll('tr.detail').length")
-        injected = browser.evaluate("document.querySelectorAll('img, svg, iframe, object, embed').length")
+        # The report's own SVG (door maps, charts, legend swatches) carries its class; any other is injected.
+        injected = browser.evaluate(
+            "document.querySelectorAll('img, svg:not(.doormap-svg):not(.chart-svg):not(.swatch), iframe, object,"
+            " embed').length"
+        )
         browser.evaluate("window.scrollTo(0, 0)")
         browser.screenshot(ARTIFACTS / "findings-lab-report-top.png", full_page=False)
         # Off-screen hosts are not laid out (content-visibility: auto); lay everything out for the picture.

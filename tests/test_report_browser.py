@@ -31,7 +31,12 @@ NEXT_PAGES = (
     + OPEN_ALL
     + "; } return pages; })()"
 )
-INJECTED = "document.querySelectorAll('img, svg, iframe, object, embed, form, base, link, meta[http-equiv=refresh]').length"
+# The report's own SVG (door maps, charts, legend swatches) carries one of these classes; any other is injected.
+OWN_SVG = "svg.doormap-svg, svg.chart-svg, svg.swatch"
+INJECTED = (
+    "document.querySelectorAll('img, svg:not(.doormap-svg):not(.chart-svg):not(.swatch), iframe, object, embed,"
+    " form, base, link, meta[http-equiv=refresh]').length"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +45,12 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("hostile") / "report.html"
     html.write(dataclasses.replace(result, findings=evaluate(result)), path)
     return path
+
+
+def expected_svg(report: Path) -> int:
+    """How many SVG elements the renderer wrote (counted in the file, before any script ran)."""
+    page = report.read_text(encoding="utf-8")
+    return sum(page.count(f'class="{name}"') for name in ("doormap-svg", "chart-svg", "swatch"))
 
 
 def test_chromium_is_installed() -> None:
@@ -51,6 +62,7 @@ def test_hostile_report_runs_nothing_it_should_not(hostile_report: Path, tmp_pat
         browser.open(hostile_report)
         browser.settle(0.5)
         scripts = browser.evaluate("document.scripts.length")
+        own_svg = browser.evaluate(f"document.querySelectorAll('{OWN_SVG}').length")
         before = browser.evaluate(INJECTED)
         opened = browser.evaluate(OPEN_ALL)
         # Every page of findings, every detail: all the data goes through the script once.
@@ -68,6 +80,7 @@ def test_hostile_report_runs_nothing_it_should_not(hostile_report: Path, tmp_pat
     assert report.problems == [], report.problems
     assert report.requests == [hostile_report.resolve().as_uri()]
     assert scripts == 2 and before == 0 and after == 0
+    assert own_svg == expected_svg(hostile_report)
     assert opened == 50 and pages >= 1
     assert title.startswith("shareaudit report")
     for hostile in (

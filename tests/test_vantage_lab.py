@@ -22,6 +22,8 @@ from clirun import Run, shareaudit
 from dicomdata import MARKER, PATIENT_IDS, PATIENT_NAMES
 from labdata import LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS, UNUSED_ADDRESSES
 
+from shareaudit.audit import history
+
 pytestmark = pytest.mark.usefixtures("lab", "dicomlab")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +256,7 @@ def test_the_merged_report_opens_cleanly_in_chromium(lab_runs: Lab, tmp_path: Pa
 
 def test_history_keeps_the_vantage(lab_runs: Lab, tmp_path: Path) -> None:
     with sqlite3.connect(lab_runs.history) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == history.schema_version()
         runs = db.execute("SELECT id, vantage FROM runs ORDER BY id").fetchall()
     db.close()
     assert [vantage for _, vantage in runs] == ["office", "guest-wifi"]

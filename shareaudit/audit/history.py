@@ -7,6 +7,11 @@ also plain `History(path)`) creates the file with mode 600 before SQLite touches
 shares and accounts), waits up to 5 s for another writer's lock, and brings an older schema up to date.
 Every failure, a corrupt or locked file included, is an `InputError` of one line.
 
+Actions. Each run also keeps its fix plan (rules/actions.py): the actions with their rank and title, the
+action that closes each finding, and how many actions were open (`runs.actions`; null for runs recorded
+before plans existed). `diff` says which actions of the earlier run are done (every finding they closed is
+resolved and the action is not planned again), which are partly done, and which actions are new.
+
 Schema versions live in `PRAGMA user_version`. `MIGRATIONS[n]` takes version n to n + 1; on open for
 writing all pending ones run in one transaction. Version 1 is `_SCHEMA`; a database of the previous
 release (those tables, user_version 0) is version 1 as it is. Version 2 adds each run's vantage point.
@@ -104,8 +109,20 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN vantage TEXT")
 
 
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """Version 3: each run's fix plan (the actions), which action closes each finding, open actions per run."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS actions (run_id INTEGER NOT NULL REFERENCES runs(id), action TEXT NOT NULL,"
+        " kind TEXT NOT NULL, rank INTEGER NOT NULL, title TEXT NOT NULL, host TEXT NOT NULL,"
+        " severity TEXT NOT NULL, findings INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS actions_run ON actions(run_id)")
+    db.execute("ALTER TABLE findings ADD COLUMN action TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN actions INTEGER")
+
+
 # MIGRATIONS[n] takes a database from version n to n + 1, inside the caller's transaction; append only.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2, _v2_to_v3]
 
 
 def schema_version() -> int:
@@ -125,9 +142,10 @@ class Run:
     failed: int
     findings: int
     vantage: str | None = None  # where the run ran from (`scan --vantage`)
+    actions: int | None = None  # open actions of its fix plan; None: recorded before plans existed
 
 
-_RUN_COLUMNS = "id, name, started_at, finished_at, hosts, failed, findings, vantage"
+_RUN_COLUMNS = "id, name, started_at, finished_at, hosts, failed, findings, vantage, actions"
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -140,7 +158,30 @@ def _run(row: sqlite3.Row) -> Run:
         failed=row["failed"],
         findings=row["findings"],
         vantage=row["vantage"],
+        actions=row["actions"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAction:
+    """An action of a run's fix plan, as the history keeps it."""
+
+    id: str
+    kind: str
+    rank: int
+    title: str
+    host: str
+    severity: str
+    findings: int  # how many findings it closed in that run
+
+
+@dataclass(frozen=True, slots=True)
+class ActionProgress:
+    """An action of the earlier run and what became of its findings in the later one."""
+
+    action: StoredAction
+    resolved: int  # of its findings, those absent from the later run
+    done: bool  # all of them resolved, and the later run does not plan it again
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +197,7 @@ class StoredFinding:
     path: str | None
     title: str
     suppressed: bool
+    action: str | None = None  # the id of the action that closes it (None: accepted, or no plan recorded)
 
     @property
     def place(self) -> tuple[str, str | None, str | None, str | None]:
@@ -205,6 +247,8 @@ class Diff:
     changed: tuple[Change, ...]
     regraded: tuple[Regrade, ...]
     medical_grew: tuple[MedicalGrowth, ...]
+    progress: tuple[ActionProgress, ...] = ()  # the earlier run's actions with findings resolved since
+    actions_new: tuple[StoredAction, ...] = ()  # actions of the later run the earlier one did not plan
 
 
 def is_new(fingerprint: str, suppressed: bool, known: AbstractSet[str]) -> bool:
@@ -224,6 +268,27 @@ def _changes(resolved: Iterable[StoredFinding], new: Iterable[StoredFinding]) ->
         Change(*place, before=tuple(gone[place]), after=tuple(came[place]))
         for place in sorted(set(gone) & set(came), key=lambda p: tuple(x or "" for x in p))
     )
+
+
+def _progress(
+    earlier: Iterable[StoredAction],
+    old: Iterable[StoredFinding],
+    now: AbstractSet[str],
+    planned: AbstractSet[str],
+) -> tuple[ActionProgress, ...]:
+    """The earlier run's actions whose findings were resolved since (all: done, unless planned again)."""
+    closed: dict[str, list[StoredFinding]] = defaultdict(list)
+    for finding in old:
+        if finding.action and not finding.suppressed:
+            closed[finding.action].append(finding)
+    progress = []
+    for action in earlier:
+        mine = closed.get(action.id, [])
+        resolved = sum(1 for f in mine if is_new(f.fingerprint, f.suppressed, now))
+        if resolved:
+            done = resolved == len(mine) and action.id not in planned
+            progress.append(ActionProgress(action, resolved, done))
+    return tuple(progress)
 
 
 class History:
@@ -391,10 +456,11 @@ class History:
         if not self.writable:
             raise InputError(f"history {self.path} was opened read-only")
         hidden = set(suppressed)
+        owner = {fid: action.id for action in result.actions for fid in action.findings}
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (name, started_at, finished_at, tool_version, hosts, failed, findings, options,"
-                " vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " vantage, actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     result.started_at,
@@ -405,12 +471,13 @@ class History:
                     len(result.findings),
                     json.dumps(result.options, default=str),
                     result.vantage,
+                    len(result.actions),
                 ),
             )
             run_id = int(cursor.lastrowid or 0)
             db.executemany(
                 "INSERT INTO findings (run_id, fingerprint, rule, severity, host, share, identity, path, title,"
-                " suppressed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " suppressed, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -423,8 +490,17 @@ class History:
                         f.path,
                         f.title,
                         f.id in hidden,
+                        owner.get(f.id),
                     )
                     for f in result.findings
+                ],
+            )
+            db.executemany(
+                "INSERT INTO actions (run_id, action, kind, rank, title, host, severity, findings)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, a.id, a.kind, a.rank, a.title, a.host, a.severity, len(a.findings))
+                    for a in result.actions
                 ],
             )
             db.executemany(
@@ -462,7 +538,7 @@ class History:
     def findings(self, run_id: int) -> list[StoredFinding]:
         """The findings of a run, in the order they were recorded."""
         rows = self._rows(
-            "SELECT fingerprint, rule, severity, host, share, identity, path, title, suppressed"
+            "SELECT fingerprint, rule, severity, host, share, identity, path, title, suppressed, action"
             " FROM findings WHERE run_id = ? ORDER BY rowid",
             (run_id,),
         )
@@ -477,9 +553,37 @@ class History:
                 path=row["path"],
                 title=row["title"],
                 suppressed=bool(row["suppressed"]),
+                action=row["action"],
             )
             for row in rows
         ]
+
+    def actions(self, run_id: int) -> list[StoredAction]:
+        """A run's fix plan, first action first (empty for runs recorded before plans existed)."""
+        rows = self._rows(
+            "SELECT action, kind, rank, title, host, severity, findings FROM actions WHERE run_id = ? ORDER BY rank",
+            (run_id,),
+        )
+        return [
+            StoredAction(
+                row["action"],
+                row["kind"],
+                row["rank"],
+                row["title"],
+                row["host"],
+                row["severity"],
+                row["findings"],
+            )
+            for row in rows
+        ]
+
+    def trend(self, name: str, limit: int = 10) -> list[Run]:
+        """The last runs of one audit that recorded a plan, oldest first: open actions over time."""
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ? AND actions IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (name, limit),
+        )
+        return [_run(row) for row in reversed(rows)]
 
     def fingerprints(self, run_id: int) -> set[str]:
         """Every fingerprint of a run, suppressed ones included."""
@@ -511,6 +615,10 @@ class History:
             earlier = old_medical.get((host, share, kind), 0)
             if count > earlier:
                 growth.append(MedicalGrowth(host, share, kind, earlier, count))
+        # Actions are compared only when both runs recorded a plan (older runs have none).
+        planned = before.actions is not None and after.actions is not None
+        plan_before = self.actions(before_id) if planned else []
+        plan_after = self.actions(after_id) if planned else []
         return Diff(
             before,
             after,
@@ -519,6 +627,8 @@ class History:
             changed=_changes(resolved, new),
             regraded=regraded,
             medical_grew=tuple(growth),
+            progress=_progress(plan_before, old, now_prints, {a.id for a in plan_after}),
+            actions_new=tuple(a for a in plan_after if a.id not in {a.id for a in plan_before}),
         )
 
     def previous(self, name: str, run_id: int) -> Run | None:

@@ -8,6 +8,7 @@ outputs -> alerts. Nothing here prints: warnings are returned in the outcome, pr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ from shareaudit.plan.plan import Plan
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
 from shareaudit.render import html as html_report
+from shareaudit.render.estate import TrendPoint
 from shareaudit.rules import evaluate
+from shareaudit.rules.actions import with_actions
 from shareaudit.rules.coverage import UNSCANNED
 
 
@@ -45,15 +48,19 @@ def _now() -> str:
 
 
 def write_outputs(
-    result: ScanResult, json_path: Path | None, html_path: Path | None, csv_path: Path | None
+    result: ScanResult,
+    json_path: Path | None,
+    html_path: Path | None,
+    csv_path: Path | None,
+    trend: Sequence[TrendPoint] = (),
 ) -> list[Path]:
-    """Write whichever of JSON, HTML and CSV were asked for; the paths written."""
+    """Write whichever of JSON, HTML and CSV were asked for; the paths written. `trend`: for the HTML."""
     written = []
     if json_path:
         scanfile.write(result, json_path)
         written.append(json_path)
     if html_path:
-        html_report.write(result, html_path)
+        html_report.write(result, html_path, trend=trend)
         written.append(html_path)
     if csv_path:
         csv_report.write(result, csv_path)
@@ -146,7 +153,7 @@ def _interrupted(run: _Run, in_flight: InFlight) -> Outcome:
     # The targets never reached become findings: an interrupted run must not read as a clean one.
     unscanned = [t.spec for n, t in enumerate(plan.targets.targets) if n not in run.hosts]
     partial = replace(partial, options={**partial.options, UNSCANNED: unscanned})
-    partial = replace(partial, findings=evaluate(partial))
+    partial = with_actions(replace(partial, findings=evaluate(partial)))
     out = plan.outputs
     written = write_outputs(partial, out.json, out.html, out.csv)
     return Outcome(partial, interrupted=True, written=tuple(written))
@@ -166,6 +173,18 @@ def _record(plan: Plan, final: ScanResult) -> tuple[ScanResult, tuple[Finding, .
     fresh = {f.id for f in new}
     final = replace(final, findings=tuple(replace(f, new=f.id in fresh) for f in final.findings))
     return final, new, run_id, []
+
+
+def _trend(plan: Plan) -> tuple[list[TrendPoint], list[str]]:
+    """Open actions over the last runs of this audit (this one included), for the report's estate view."""
+    if plan.history is None:
+        return [], []
+    try:
+        with History.open_for_reading(plan.history.path) as store:
+            runs = store.trend(plan.history.name)
+    except ShareauditError as exc:
+        return [], [f"the report has no trend of open actions: {exc}"]
+    return [TrendPoint(run.id, run.started_at, run.actions or 0) for run in runs], []
 
 
 def _alert(plan: Plan, final: ScanResult, new: tuple[Finding, ...], run_id: int | None) -> list[str]:
@@ -220,9 +239,12 @@ def run(
     final = replace(final, findings=evaluate(final))
     if plan.suppressions:
         final = replace(final, findings=suppress.apply(final.findings, list(plan.suppressions), date.today()))
+    final = with_actions(final)  # the fix plan, over the findings that are not accepted risks
     final, new, run_id, lost = _record(plan, final)
     warnings += lost
+    trend, lost = _trend(plan) if run_id is not None and plan.outputs.html else ([], [])
+    warnings += lost
     out = plan.outputs
-    written = write_outputs(final, out.json, out.html, out.csv)
+    written = write_outputs(final, out.json, out.html, out.csv, trend)
     warnings += _alert(plan, final, new, run_id)
     return Outcome(final, False, new, run_id, tuple(written), tuple(warnings))

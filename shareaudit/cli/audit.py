@@ -118,7 +118,7 @@ def history_command(
     with History.open_for_reading(database) as store:
         runs = store.runs(name, limit, vantage)
     table = Table(title="Runs", title_justify="left")
-    for column in ("run", "audit", "vantage", "started", "hosts", "failed", "findings"):
+    for column in ("run", "audit", "vantage", "started", "hosts", "failed", "findings", "open actions"):
         table.add_column(column)
     for run in runs:
         table.add_row(
@@ -129,6 +129,7 @@ def history_command(
             str(run.hosts),
             str(run.failed),
             str(run.findings),
+            "-" if run.actions is None else str(run.actions),
         )
     _console().print(table)
     return EXIT_OK
@@ -151,6 +152,7 @@ def print_diff(diff: Diff, console: Console) -> None:
             )
         )
     )
+    print_action_progress(diff, console)  # what an admin did, first; then the findings one by one
     for f in diff.new:
         console.print(Text(printable("+ new      " + _describe(f)), style="red"))
     for f in diff.resolved:
@@ -183,6 +185,36 @@ def print_diff(diff: Diff, console: Console) -> None:
             if total
             else "no change"
         )
+    )
+    summary = action_summary(diff)
+    if summary:
+        console.print(Text(summary))
+
+
+def print_action_progress(diff: Diff, console: Console) -> None:
+    """The diff in actions: which of the earlier plan's actions are done or partly done, which are new."""
+    for step in diff.progress:
+        action = step.action
+        if step.done:
+            line = f"= done     action {action.rank} '{action.title}': {step.resolved} finding(s) resolved"
+            console.print(Text(printable(line), style="green"))
+        else:
+            line = f"~ partly   action {action.rank} '{action.title}': {step.resolved} of {action.findings} finding(s) resolved"
+            console.print(Text(printable(line), style="yellow"))
+    for action in diff.actions_new:
+        line = f"+ action   {action.rank} '{action.title}': {action.findings} finding(s) to close"
+        console.print(Text(printable(line), style="red"))
+
+
+def action_summary(diff: Diff) -> str | None:
+    """'open actions: 38 -> 29 (9 done, 1 partly done, 0 new)', when both runs recorded a plan."""
+    before, after = diff.before.actions, diff.after.actions
+    if before is None or after is None:
+        return None
+    done = sum(1 for step in diff.progress if step.done)
+    partly = len(diff.progress) - done
+    return (
+        f"open actions: {before} -> {after} ({done} done, {partly} partly done, {len(diff.actions_new)} new)"
     )
 
 

@@ -17,6 +17,7 @@ from shareaudit.audit.run import write_outputs
 from shareaudit.model import Finding, ScanResult
 from shareaudit.render.terminal import print_summary
 from shareaudit.rules import RULES, SEVERITIES, at_or_above, evaluate
+from shareaudit.rules.actions import with_actions
 from shareaudit.vantage import kept_out
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TARGETS_FAILED = 0, 1, 3
@@ -118,7 +119,7 @@ def report_command(
         replace(f, suppressed=before[f.id].suppressed, new=before[f.id].new) if f.id in before else f
         for f in evaluate(saved)
     )
-    result = replace(saved, findings=findings)
+    result = with_actions(replace(saved, findings=findings))
     _, html_out, csv_out = output_paths(output_dir, None, html_path, csv_path)
     write_outputs(result, json_path, html_out, csv_out)
     if not quiet:

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -28,8 +28,10 @@ from markupsafe import Markup
 from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share, VantagePoint
+from shareaudit.render.estate import TrendPoint
 from shareaudit.render.nfs import NfsView, absent_nfs, nfs_views
 from shareaudit.render.output import write_atomically
+from shareaudit.render.plan import top_view
 from shareaudit.render.services import DicomView, absent_notes, dicom_views
 from shareaudit.render.terminal import access_marks
 from shareaudit.render.vantage import ReachTable, reach_tables, vantage_line
@@ -480,14 +482,15 @@ def browser_data(
     }
 
 
-def render(result: ScanResult, generated_at: str | None = None) -> str:
-    """The report for a result (with its findings) as one HTML document."""
+def render(result: ScanResult, generated_at: str | None = None, trend: Sequence[TrendPoint] = ()) -> str:
+    """The report for a result (with its findings) as one HTML document; `trend`: open actions of past runs."""
     env = environment()
     script = _trusted_asset(env, "report.js", "</script")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return env.get_template("report.html.j2").render(
         report=report_view(result, generated_at),
-        style=_trusted_asset(env, "report.css", "</style"),
+        top=top_view(result, trend),
+        style=_trusted_asset(env, "report.css", "</style") + _trusted_asset(env, "plan.css", "</style"),
         script=script,
         script_hash=f"sha256-{digest}",
         data_json=script_json(
@@ -496,6 +499,8 @@ def render(result: ScanResult, generated_at: str | None = None) -> str:
     )
 
 
-def write(result: ScanResult, path: Path, generated_at: str | None = None) -> None:
+def write(
+    result: ScanResult, path: Path, generated_at: str | None = None, trend: Sequence[TrendPoint] = ()
+) -> None:
     """Write the report atomically."""
-    write_atomically(path, render(result, generated_at))
+    write_atomically(path, render(result, generated_at, trend))

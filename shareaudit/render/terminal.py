@@ -179,7 +179,10 @@ def leftover_probes(result: ScanResult) -> list[str]:
 
 
 def print_summary(result: ScanResult, console: Console) -> None:
-    """Print the scan summary: hosts, then each host's access matrix."""
+    """Print the scan summary: the fix plan's first actions, hosts, then each host's access matrix."""
+    from shareaudit.render.plan import print_plan  # the plan view imports this module's neighbours
+
+    print_plan(result, console)
     console.print(hosts_table(result))
     dicom = dicom_table(result)
     if dicom is not None:
@@ -232,7 +235,7 @@ def print_summary(result: ScanResult, console: Console) -> None:
 
 # --- findings -----------------------------------------------------------------------------------------------
 WORST_SHOWN = 10
-_SEVERITY_STYLES = {
+SEVERITY_STYLES = {
     Severity.CRITICAL: "bold white on red",
     Severity.HIGH: "bold red",
     Severity.MEDIUM: "yellow",
@@ -245,14 +248,14 @@ def findings_counts(result: ScanResult) -> Text:
     """'Findings: 3 critical, 5 high, ...' for the findings that are not accepted risks."""
     active = [f for f in result.findings if f.suppressed is None]
     text = Text(f"Findings: {len(active)}")
-    parts = [(severity, sum(1 for f in active if f.severity == severity)) for severity in _SEVERITY_STYLES]
+    parts = [(severity, sum(1 for f in active if f.severity == severity)) for severity in SEVERITY_STYLES]
     shown = [(severity, n) for severity, n in parts if n]
     if shown:
         text.append(" (")
         for index, (severity, n) in enumerate(shown):
             if index:
                 text.append(", ")
-            text.append(f"{n} {severity}", style=_SEVERITY_STYLES[severity])
+            text.append(f"{n} {severity}", style=SEVERITY_STYLES[severity])
         text.append(")")
     accepted = len(result.findings) - len(active)
     if accepted:
@@ -269,7 +272,7 @@ def findings_table(result: ScanResult, limit: int = WORST_SHOWN) -> Table:
         table.add_column(column, no_wrap=column in ("severity", "host"))
     for finding in active[:limit]:
         table.add_row(
-            Text(finding.severity, style=_SEVERITY_STYLES.get(finding.severity, "")),
+            Text(finding.severity, style=SEVERITY_STYLES.get(finding.severity, "")),
             Text(printable(finding.host)),
             Text(printable(finding.share or "-")),
             Text(printable(finding.identity or "-")),

@@ -69,7 +69,7 @@ def test_record_and_read_back(tmp_path: Path) -> None:
     hidden = finding("unprivileged-write", "scans", "guest", "high", suppressed=True)
     run_id = record(path, run_of(read, hidden, medical=12))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert user_version(path) == history.schema_version() == 2
+    assert user_version(path) == history.schema_version() == 3
     with History.open_for_reading(path) as store:
         [run] = store.runs()
         assert run == store.run(run_id)

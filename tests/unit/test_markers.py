@@ -11,7 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Test modules outside tests/unit that need no lab server (a local SMTP/HTTP sink, a wheel build, Chromium).
-SERVERLESS = {"tests/test_alerts.py", "tests/test_packaging.py", "tests/test_report_browser.py"}
+SERVERLESS = {
+    "tests/test_alerts.py",
+    "tests/test_packaging.py",
+    "tests/test_report_browser.py",
+    "tests/test_plan_browser.py",
+}
 
 
 # Prints what -m left out, with each test's markers: one collection then says both sides.
