@@ -92,6 +92,7 @@ class _Run:
             }
             if "dicom" in bounds.protocols
             else None,
+            "ftp": {"ports": list(bounds.ftp.ports)} if "ftp" in bounds.protocols else None,
             "run_by": plan.run_by,
             **plan.labels,
         }
@@ -123,6 +124,7 @@ def _collect_options(
         progress=progress,
         protocols=bounds.protocols,
         dicom=bounds.dicom,
+        ftp=bounds.ftp,
     )
 
 

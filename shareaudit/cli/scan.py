@@ -30,6 +30,8 @@ from shareaudit.cli.options import data_dir_option, grouped, history_option
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
+from shareaudit.collect.ftp.options import DEFAULT_PORTS as FTP_PORTS
+from shareaudit.collect.ftp.options import ftp_options
 from shareaudit.collect.hosts import PROTOCOLS
 from shareaudit.errors import InputError
 from shareaudit.plan import config
@@ -152,6 +154,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         active_write_probe=v["active_write_probe"],
         protocols=protocols(v["protocols"]),
         dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
+        ftp=ftp_options(tuple(v["ftp_ports"])),
     )
 
 
@@ -235,7 +238,8 @@ bounds_options = grouped(
             default=",".join(PROTOCOLS),
             show_default=True,
             metavar="LIST",
-            help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives).",
+            help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives), "
+            "ftp (FTP and FTPS).",
         ),
         click.option(
             "--dicom-port",
@@ -258,6 +262,15 @@ bounds_options = grouped(
             default=MAX_STUDIES,
             show_default=True,
             help="Studies counted per DICOM port before the query is cancelled (the count is then a lower bound).",
+        ),
+        click.option(
+            "--ftp-port",
+            "ftp_ports",
+            type=click.IntRange(1, 65535),
+            multiple=True,
+            metavar="PORT",
+            help=f"An FTP port to probe besides {', '.join(map(str, FTP_PORTS))} (repeatable; a port that "
+            "greets nobody in plain text is tried as implicit FTPS).",
         ),
         click.option(
             "--max-sniff",
@@ -286,6 +299,7 @@ bounds_options = grouped(
         "dicom_ports",
         "dicom_ae_titles",
         "dicom_max_studies",
+        "ftp_ports",
     ),
     _bounds,
 )

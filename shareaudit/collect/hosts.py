@@ -3,8 +3,8 @@
 This is the one boundary where a host's failure is recorded: a collector keeps whatever it gathered
 before an adapter raised `CollectError`, with the error in one line. Other hosts go on.
 
-SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM today,
-FTP and NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
+SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM, FTP;
+NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
 host run beside SMB, in their own threads: a dead port of one protocol never holds up another.
 """
 
@@ -20,6 +20,7 @@ from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
+from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
@@ -41,9 +42,10 @@ class CollectOptions:
     redactor: Redactor | None = None  # required when crawling
     on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
     progress: Progress | None = None  # told about hosts and entries walked; None: nobody listens
-    protocols: tuple[str, ...] = ("smb", "dicom")  # --protocols: which collectors run
+    protocols: tuple[str, ...] = ("smb", "dicom", "ftp")  # --protocols: which collectors run
     in_flight: InFlight | None = None  # where collectors publish partial results (kept on Ctrl-C)
     dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
+    ftp: FtpOptions = field(default_factory=FtpOptions)  # ports (21, 990 and --ftp-port)
 
 
 class Progress(Protocol):
@@ -120,7 +122,7 @@ class Collector(Protocol):
 
 
 class ServiceCollector(Protocol):
-    """A protocol beside SMB (DICOM; FTP and NFS later): one `Service` per port it tried; never raises."""
+    """A protocol beside SMB (DICOM, FTP; NFS later): one `Service` per port it tried; never raises."""
 
     protocol: str
 
@@ -128,7 +130,7 @@ class ServiceCollector(Protocol):
 
 
 # Protocols --protocols may name, in the order they are run and reported.
-PROTOCOLS = ("smb", "dicom")
+PROTOCOLS = ("smb", "dicom", "ftp")
 # How SMB fails when there is no SMB server at all: on a host where another protocol answered, SMB is
 # recorded as absent (a Service), not as a failed target.
 _ABSENT = {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.NOT_SMB, FailureKind.UNREACHABLE}
@@ -228,6 +230,10 @@ def service_collectors(protocols: Sequence[str]) -> tuple[ServiceCollector, ...]
         from shareaudit.collect.dicom.collector import DicomCollector
 
         chosen.append(DicomCollector())
+    if "ftp" in protocols:
+        from shareaudit.collect.ftp.collector import FtpCollector
+
+        chosen.append(FtpCollector())
     return tuple(chosen)
 
 

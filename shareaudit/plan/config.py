@@ -65,7 +65,7 @@ class ScanSection(BaseModel):
     guest: bool = True
     active_write_probe: bool = False
     strict: bool = False
-    protocols: list[Literal["smb", "dicom"]] = Field(["smb", "dicom"], min_length=1)
+    protocols: list[Literal["smb", "dicom", "ftp"]] = Field(["smb", "dicom", "ftp"], min_length=1)
 
 
 class DicomSection(BaseModel):
@@ -76,6 +76,14 @@ class DicomSection(BaseModel):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = []  # added to 104, 11112 and 4242
     ae_titles: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field([], max_length=16)
     max_studies: int = Field(10_000, ge=1)
+
+
+class FtpSection(BaseModel):
+    """The FTP door: ports beside the defaults (21, and 990 for implicit FTPS)."""
+
+    model_config = STRICT
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
 
 
 class CrawlSection(BaseModel):
@@ -175,6 +183,7 @@ class AuditConfig(BaseModel):
     scan: ScanSection = ScanSection()
     crawl: CrawlSection = CrawlSection()
     dicom: DicomSection = DicomSection()
+    ftp: FtpSection = FtpSection()
     output: OutputSection = OutputSection()
     history: HistorySection = HistorySection()
     alerts: AlertsSection = AlertsSection()
@@ -245,6 +254,7 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "dicom_ports": tuple(config.dicom.ports),
         "dicom_ae_titles": tuple(config.dicom.ae_titles),
         "dicom_max_studies": config.dicom.max_studies,
+        "ftp_ports": tuple(config.ftp.ports),
         "include_share": tuple(crawl.include_shares),
         "exclude_share": tuple(crawl.exclude_shares),
         "no_crawl": not crawl.enabled,
