@@ -510,6 +510,9 @@ class FtpTree:
     listing: str  # mlsd | list: how the tree was listed (perm facts come with MLSD only)
     list: bool  # the landing directory could be listed
     status: str | None = None  # why it could not be listed
+    landing: tuple[
+        str, ...
+    ] = ()  # the landing folder's entries, redacted, folders ending in '/' (at most 50)
     read: bool = False  # a file may be retrieved: a perm fact r, or (LIST) a file listed
     read_basis: Basis | None = None  # granted (perm facts) | uncertain (LIST: listed, not fetched)
     folders: tuple[FtpFolder, ...] = ()  # folders the identity may (or may, uncertain) add files to

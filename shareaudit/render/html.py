@@ -29,7 +29,7 @@ from shareaudit.classify.table import default_table
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Access, Content, Finding, HostResult, ScanResult, Severity, Share
 from shareaudit.render.output import write_atomically
-from shareaudit.render.services import DicomView, absent_notes, dicom_views
+from shareaudit.render.services import DicomView, FtpView, absent_notes, dicom_views, ftp_views
 from shareaudit.render.terminal import access_marks
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
 from shareaudit.rules.facts import UNPRIVILEGED, host_label
@@ -47,6 +47,7 @@ OPTION_LABELS: dict[str, str] = {
     "exclude_shares": "Never these shares",
     "protocols": "Doors looked at (--protocols)",
     "dicom": "DICOM ports, called AE titles tried first, studies counted at most",
+    "ftp": "FTP ports (990: implicit FTPS)",
     "timeout": "Timeout (seconds)",
     "max_hosts": "Hosts scanned at once",
     "run_by": "Run by",
@@ -179,6 +180,7 @@ class HostView:
     logon_notes: tuple[str, ...]
     claim_notes: tuple[str, ...] = ()  # rights the server claimed that are not reported, and why
     dicom: tuple[DicomView, ...] = ()  # DICOM ports that answered, beside the SMB matrix
+    ftp: tuple[FtpView, ...] = ()  # FTP ports that answered
     absent: tuple[str, ...] = ()  # protocols looked for and not found (SMB absent, DICOM ports closed)
 
 
@@ -294,6 +296,7 @@ def _host_view(host: HostResult, labels: tuple[str, ...], findings: Iterable[Fin
         logon_notes=_logon_notes(host),
         claim_notes=_claim_notes(host),
         dicom=dicom_views(host),
+        ftp=ftp_views(host),
         absent=absent_notes(host),
     )
 

@@ -11,6 +11,7 @@ from shareaudit.rules import (
     device,
     dicom,
     directory,
+    ftp,
     intrusion,
     medical,
     permissions,
@@ -20,7 +21,19 @@ from shareaudit.rules.engine import RuleInfo, at_or_above, evaluate, fingerprint
 from shareaudit.rules.platform import PLATFORMS, detect_platform
 from shareaudit.rules.registry import SEVERITIES, severity_rank
 
-FAMILIES = (posture, access, permissions, medical, accounts, coverage, directory, device, dicom, intrusion)
+FAMILIES = (
+    posture,
+    access,
+    permissions,
+    medical,
+    accounts,
+    coverage,
+    directory,
+    device,
+    dicom,
+    ftp,
+    intrusion,
+)
 RULES: tuple[RuleInfo, ...] = rules()
 
 __all__ = [

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = "ftp"
 MAX_PARALLEL_PORTS = 4
+MAX_LANDING = 50  # entries of the landing folder kept per tree (for the report and the device check)
 IMPLICIT, PLAIN = "implicit_tls", "plain"
 
 
@@ -77,6 +78,7 @@ class _Session:
     key: tuple[str, tuple[str, ...]] | None = None  # (landing folder, its entries): the tree it lands in
     listed: bool = False
     status: str | None = None
+    landing: tuple[str, ...] = ()  # the landing folder's entries (folders with a trailing '/')
     content: Content | None = None
     same_as: str | None = None
     probes: dict[str, WriteProbe] = field(default_factory=dict)  # folder path -> probe
@@ -172,6 +174,7 @@ class _Port:
             listing="mlsd" if self.mlsd else "list",
             list=session.listed,
             status=session.status,
+            landing=tuple(self.redact(name) for name in session.landing),
             read=read,
             read_basis=read_basis,
             folders=tuple(folders),
@@ -403,7 +406,9 @@ def _survey(state: _Port, session: _Session) -> None:
     session.listed = listing.status is None
     session.status = listing.status
     if session.listed:
-        session.key = (session.root or "", tuple(sorted(e.name for e in listing.entries)))
+        names = sorted(e.name + ("/" if e.is_dir else "") for e in listing.entries)
+        session.key = (session.root or "", tuple(names))
+        session.landing = tuple(names[:MAX_LANDING])
 
 
 def _walks(state: _Port) -> None:
