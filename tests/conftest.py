@@ -1,7 +1,8 @@
 """Test fixtures: the loopback Samba lab, started once per test session and reused when already up.
 
 Every test that uses the `lab` fixture is marked `lab`, every test that uses the `dc` fixture `dc` and
-`lab`, and every test that uses the `dicomlab` fixture (tests/lab/dicomlab.py) `dicom` and `lab`:
+`lab`, every test that uses the `dicomlab` fixture (tests/lab/dicomlab.py) `dicom` and `lab`, and every test
+that uses the `ftplab` fixture (tests/lab/ftplab.py) `ftp` and `lab`:
 `pytest -m "not lab"` runs what needs no server (tests/unit/test_markers.py checks it). Lab tests get
 clean Samba RPC workers (tests/labrpc.py).
 """
@@ -25,7 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "lab"))
 import labrpc  # noqa: E402  (needs tests/lab on the path)
 
 # Fixtures that start a server, and the markers their users get (`dc` users also get `lab`).
-SERVER_MARKERS = {"lab": ("lab",), "dc": ("dc", "lab"), "dicomlab": ("dicom", "lab")}
+SERVER_MARKERS = {
+    "lab": ("lab",),
+    "dc": ("dc", "lab"),
+    "dicomlab": ("dicom", "lab"),
+    "ftplab": ("ftp", "lab"),
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -82,6 +88,18 @@ def dicomlab() -> Iterator[None]:
     proc = subprocess.run([sys.executable, str(DICOMLAB_SCRIPT), "up"], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"the DICOM lab did not come up:\n{proc.stdout}\n{proc.stderr}")
+    yield
+
+
+FTPLAB_SCRIPT = ROOT / "tests" / "lab" / "ftplab.py"
+
+
+@pytest.fixture(scope="session")
+def ftplab() -> Iterator[None]:
+    """Bring the FTP lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
+    proc = subprocess.run([sys.executable, str(FTPLAB_SCRIPT), "up"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"the FTP lab did not come up:\n{proc.stdout}\n{proc.stderr}")
     yield
 
 

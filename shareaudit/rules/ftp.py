@@ -229,6 +229,23 @@ def device_plaintext(result: ScanResult) -> Iterator[Hit]:
         yield _hit(severity, said, service, ftp, detect_platform(host.posture), label, host=host)
 
 
+def _beyond_drop(tree: FtpTree, drop: str | None) -> list[str]:
+    """What the device lands next to besides its drop folder.
+
+    Landing in the drop folder itself (by name, or chrooted into it: "/" with no entry named like it) is
+    confined; landing above it, everything beside it is beyond.
+    """
+    if not drop:
+        return []
+    wanted = drop.lower()
+    if tree.root.rstrip("/").rsplit("/", 1)[-1].lower() == wanted:
+        return []
+    names = [name.rstrip("/").lower() for name in tree.landing]
+    if wanted not in names:
+        return []
+    return [name for name in tree.landing if name.rstrip("/").lower() != wanted]
+
+
 @scan_rule("device-ftp-reach")
 def device_reach(result: ScanResult) -> Iterator[Hit]:
     """Over FTP, the device account reaches medical data, or more than its drop folder."""
@@ -238,10 +255,7 @@ def device_reach(result: ScanResult) -> Iterator[Hit]:
             continue
         content = content_of(ftp, tree)
         medical = medical_files(content) if content else 0
-        landing = tree.root.rstrip("/").rsplit("/", 1)[-1]
-        beyond = []
-        if drop and landing.lower() != drop.lower():
-            beyond = [name for name in tree.landing if name.rstrip("/").lower() != drop.lower()]
+        beyond = _beyond_drop(tree, drop)
         if not medical and not beyond:
             continue
         said = f"Over {_where(service, ftp)}, {label} lands in {tree.root or '/'}"

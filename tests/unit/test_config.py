@@ -46,6 +46,9 @@ ports = [2762]
 ae_titles = ["PACS01"]
 max_studies = 500
 
+[ftp]
+ports = [2121]
+
 [crawl]
 enabled = false
 include_shares = ["p*"]
@@ -96,6 +99,7 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "dicom_ports": (2762,),
         "dicom_ae_titles": ("PACS01",),
         "dicom_max_studies": 500,
+        "ftp_ports": (2121,),
         "include_share": ("p*",),
         "exclude_share": ("print$", "IPC$"),
         "no_crawl": True,
@@ -132,10 +136,11 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "no_guest": False,
         "active_write_probe": False,
         "strict": False,
-        "protocols": "smb,dicom",
+        "protocols": "smb,dicom,ftp",
         "dicom_ports": (),
         "dicom_ae_titles": (),
         "dicom_max_studies": 10_000,
+        "ftp_ports": (),
         "include_share": (),
         "exclude_share": (),
         "no_crawl": False,

@@ -165,8 +165,20 @@ class _Ftp(ftplib.FTP):
         self.channel.sendall((line + "\r\n").encode(ENCODING, ERRORS))
 
 
+# Commands whose argument may be shown in a debug log: never a password, never a path (a folder or file
+# name may identify a patient, and the log is an output like any other).
+_ARGUMENT_SHOWN = frozenset({"USER", "TYPE", "PBSZ", "PROT", "AUTH", "REST", "OPTS"})
+# Replies that never name a path (PWD's does, and so may any reply to a command about a path).
+_REPLY_SHOWN = frozenset(
+    {"USER", "PASS", "TYPE", "PBSZ", "PROT", "AUTH", "FEAT", "SYST", "PASV", "EPSV", "NOOP"}
+)
+
+
 def _shown(line: str) -> str:
-    return "PASS ***" if line[:5].upper() == "PASS " else line
+    verb, _, argument = line.partition(" ")
+    if not argument or verb.upper() in _ARGUMENT_SHOWN:
+        return line
+    return f"{verb} <{'password' if verb.upper() == 'PASS' else 'path'}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,13 +248,18 @@ class FtpClient:
         self._ftp.attach(sock)
 
     def _read_reply(self) -> Reply:
-        text = self._ftp.getmultiline()
-        if text.count("\n") > MAX_REPLY_LINES:
-            raise ftplib.error_proto("a reply of more than 200 lines")
-        code = text[:3]
-        if not code.isdigit():
-            raise ftplib.error_proto(f"not an FTP reply: {text[:60]!r}")
-        return Reply(int(code), text)
+        # ftplib's getmultiline, with the code checked on the first line (an SSH banner, "SSH-2.0-...", would
+        # otherwise read as the start of a multi-line reply) and the number of lines bounded.
+        first = self._ftp.getline()
+        code = first[:3]
+        if not code.isdigit() or first[3:4] not in ("", " ", "-"):
+            raise ftplib.error_proto(f"not an FTP reply: {first[:60]!r}")
+        lines = [first]
+        while lines[-1][3:4] == "-" or (len(lines) > 1 and lines[-1][:3] != code):
+            if len(lines) > MAX_REPLY_LINES:
+                raise ftplib.error_proto("a reply of more than 200 lines")
+            lines.append(self._ftp.getline())
+        return Reply(int(code), "\n".join(lines))
 
     def _greeting(self) -> Reply:
         with self._limit(self.timeout, "its greeting"):
@@ -255,10 +272,13 @@ class FtpClient:
         return greeting
 
     def _send(self, line: str) -> Reply:
-        log.debug("%s:%d > %s", self.address, self.port, _shown(line))
+        shown = _shown(line)
+        log.debug("%s:%d > %s", self.address, self.port, shown)
         self._ftp.putline(line)
         reply = self._read_reply()
-        log.debug("%s:%d < %s", self.address, self.port, reply.line)
+        # A reply to a command about a path may name the path: only its code is logged then.
+        shown_reply = reply.line if line.split(" ", 1)[0].upper() in _REPLY_SHOWN else reply.code
+        log.debug("%s:%d < %s", self.address, self.port, shown_reply)
         return reply
 
     # -- commands ------------------------------------------------------------------------------------------

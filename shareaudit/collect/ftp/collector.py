@@ -173,7 +173,7 @@ class _Port:
             root=self.redact(session.root or ""),
             listing="mlsd" if self.mlsd else "list",
             list=session.listed,
-            status=session.status,
+            status=self.redact(session.status) if session.status else None,
             landing=tuple(self.redact(name) for name in session.landing),
             read=read,
             read_basis=read_basis,
@@ -494,7 +494,7 @@ def _write_probes(state: _Port) -> None:
 
 
 def _probe(state: _Port, session: _Session, folder: str) -> WriteProbe:
-    """Store a unique empty file in `folder` and delete it; whether it is gone is checked (SIZE)."""
+    """Store a unique empty file in `folder` and delete it; whether it is gone is checked (DELE, then SIZE)."""
     client, lister = session.client, session.lister
     name = f"shareaudit-probe-{uuid.uuid4().hex[:12]}.tmp"
     relative = f"{folder}/{name}" if folder else name
@@ -503,17 +503,18 @@ def _probe(state: _Port, session: _Session, folder: str) -> WriteProbe:
     stored = client.store_empty(path)
     if not stored.ok:
         log.info(
-            "%s:%d: write probe as %s refused: %s",
+            "%s:%d: write probe as %s refused (%d)",
             state.address,
             state.port,
             session.identity.label,
-            stored.line,
+            stored.code,
         )
-        return WriteProbe(where, False, True, stored.line)
+        return WriteProbe(where, False, True, state.redact(stored.line))
     deleted = client.command(f"DELE {path}")
-    size = client.command(f"SIZE {path}")
-    gone = size.code == 550 or (deleted.ok and size.code in (500, 502))
-    note = None if gone else f"DELE answered {deleted.line}; the file may still be there"
+    # Gone when DELE worked and SIZE finds no size (550 may also mean SIZE is refused there, so a refused
+    # DELE alone decides "still there").
+    gone = deleted.ok and client.command(f"SIZE {path}").code != 213
+    note = None if gone else f"DELE answered {state.redact(deleted.line)}; the file may still be there"
     log.info(
         "%s:%d: write probe as %s: stored%s",
         state.address,
@@ -521,4 +522,4 @@ def _probe(state: _Port, session: _Session, folder: str) -> WriteProbe:
         session.identity.label,
         ", deleted" if gone else ", NOT deleted",
     )
-    return WriteProbe(where, True, gone, None if gone else deleted.line, note)
+    return WriteProbe(where, True, gone, None if gone else state.redact(deleted.line), note)

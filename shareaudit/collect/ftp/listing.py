@@ -110,10 +110,11 @@ _MONTHS = {
     )
 }
 # Unix `ls -l`: mode, links, owner, [group], size, month, day, time or year, name. The size is the number
-# just before the date; whatever precedes it are links, owner and group (the name may hold anything).
+# just before the date; whatever precedes it are links, owner and group (the name may hold anything). A month
+# in another language (Mär, févr.) still makes an entry, without a time.
 _UNIX = re.compile(
     r"(?P<mode>[-dlbcpsDnw?][-rwxsStTlL?]{9})[+@.]?\s+(?P<pre>.*?)\s*(?P<size>\d+)\s+"
-    r"(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)"
+    r"(?P<month>[^\W\d_]{3,5}\.?)\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)"
 )
 # MS-DOS (IIS's default): 11-29-23  06:59PM  <DIR>  name | 11-29-2023  18:59  1234 name
 _DOS = re.compile(
