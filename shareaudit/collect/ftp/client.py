@@ -119,7 +119,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ftp-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is alarm:  # the thread sleeps until an earlier deadline otherwise
+                self._cond.notify()
         return alarm
 
     def _run(self) -> None:
