@@ -700,3 +700,19 @@ def test_a_probe_file_left_on_an_ftp_server_is_named() -> None:
     assert leftover_probes(scan) == [
         "ftp://10.0.0.5:21 upload/shareaudit-probe-1.tmp (created as anonymous, below where it lands)"
     ]
+
+
+def test_the_device_checklist_has_its_ftp_lines_where_the_device_logs_on_over_ftp() -> None:
+    from shareaudit.audit.device import checks
+
+    device = FtpLogin("scanner", "scan", True, False)
+    facts = _ftp(logins=(device,), trees=(_tree("scanner", landing=("pub/", "scans/")),), plaintext_login=True)
+    scan = _scan(facts, labels=("audit", "anonymous", "scanner"), device="scanner", drop_share="scans")
+    listed = {check.name: check for check in checks(scan)}
+    assert not listed["over FTP: its password never crosses in clear text"].passed
+    reach = listed["over FTP: reaches nothing beyond its drop folder, no medical data"]
+    assert not reach.passed and "reaches pub/ beyond its drop folder scans" in reach.reasons[0]
+    # A host where the device does not log on over FTP has no FTP lines; one without SMB has only those.
+    assert not [c for c in checks(_scan(_ftp(), device="scanner")) if c.name.startswith("over FTP")]
+    ftp_only = replace(scan, hosts=(replace(scan.hosts[0], posture=None),))
+    assert [c.name for c in checks(ftp_only)] == list(listed)[-2:]

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 PROTOCOL = "ftp"
 MAX_PARALLEL_PORTS = 4
 MAX_LANDING = 50  # entries of the landing folder kept per tree (for the report and the device check)
+# Connections of one identity that a walk lists and reads over at once: FTP answers one request at a time
+# per connection, so a walk is bound by round trips (bench/ftp_bench.py).
+WALK_SESSIONS = 4
 IMPLICIT, PLAIN = "implicit_tls", "plain"
 
 
@@ -369,28 +372,7 @@ def _login(state: _Port, identity: Identity, tls: bool) -> _Session | None:
         for name in names:
             reply = client.login(name, secret)
             if reply.code in (230, 202):
-                login = FtpLogin(identity.label, name, True, client.tls)
-                client.protect()
-                client.command("TYPE I")
-                root = client.pwd()
-                lister = FtpLister(
-                    client,
-                    root,
-                    state.mlsd,
-                    RateLimit(state.job.options.crawl.rate if state.job.options.crawl else 0),
-                    name,
-                    anonymous,
-                    datetime.now(UTC),
-                )
-                state.logins.append(login)
-                log.info(
-                    "%s:%d: %s logged in%s",
-                    state.address,
-                    state.port,
-                    identity.label,
-                    " over TLS" if client.tls else "",
-                )
-                return _Session(identity, login, client, lister, root)
+                return _accepted(state, identity, client, name, secret)
         state.logins.append(FtpLogin(identity.label, names[-1], False, client.tls, reply.line))
         log.info("%s:%d: %s refused: %s", state.address, state.port, identity.label, reply.line)
     except CollectError:
@@ -398,6 +380,49 @@ def _login(state: _Port, identity: Identity, tls: bool) -> _Session | None:
         raise
     client.close()
     return None
+
+
+def _accepted(state: _Port, identity: Identity, client: FtpClient, name: str, secret: Secret) -> _Session:
+    """A login that worked: its data connections protected, binary mode, where it landed, its lister."""
+    login = FtpLogin(identity.label, name, True, client.tls)
+    _ready(client)
+    root = client.pwd()
+    tls = client.tls
+
+    def another() -> FtpClient:
+        """One more connection logged in as the same name, for the walk (closed after it)."""
+        extra = state.connect()
+        try:
+            if tls and not extra.tls and extra.auth_tls().code != 234:
+                raise CollectError(FailureKind.LOGIN, "AUTH TLS refused on another connection")
+            if extra.login(name, secret).code not in (230, 202):
+                raise CollectError(FailureKind.LOGIN, "another login refused")
+            _ready(extra)
+        except CollectError:
+            extra.close()
+            raise
+        return extra
+
+    crawl = state.job.options.crawl
+    lister = FtpLister(
+        client,
+        root,
+        state.mlsd,
+        RateLimit(crawl.rate if crawl else 0),
+        name,
+        identity.kind is IdentityKind.ANONYMOUS,
+        datetime.now(UTC),
+        connect=another,
+        sessions=WALK_SESSIONS,
+    )
+    state.logins.append(login)
+    log.info("%s:%d: %s logged in%s", state.address, state.port, identity.label, " over TLS" if tls else "")
+    return _Session(identity, login, client, lister, root)
+
+
+def _ready(client: FtpClient) -> None:
+    client.protect()
+    client.command("TYPE I")
 
 
 def _survey(state: _Port, session: _Session) -> None:
@@ -447,7 +472,10 @@ def _walk(state: _Port, session: _Session) -> Content:
             progress.entries_walked(target, share, count)
 
     crawl = ShareCrawl(session.lister, session.identity.label, options.crawl, options.redactor, sink, walked)
-    content = crawl.run()
+    try:
+        content = crawl.run()
+    finally:
+        session.lister.close_extra()
     log.info(
         "%s:%d: walked as %s: %d entries (%d folders, %d refused; %d files, %d sniffed), %d medical%s in %.1f s",
         state.address,

@@ -5,6 +5,11 @@ with LIST after a CWD (a LIST argument may be globbed or read as options by the 
 with a bounded RETR (client.FtpClient.read: at most the bytes asked, then the transfer is abandoned),
 ranges with REST + RETR. Every request waits for the walk's rate limit.
 
+FTP runs one request at a time per connection, so a walk is bound by round trips: the lister lists and
+reads over up to `sessions` connections of the same identity at once (the first is the survey's login;
+the others are opened, and logged in, when a batch needs them; a server that refuses one more keeps the
+walk at the connections it has).
+
 While it lists, the lister keeps what the listings say about the identity's rights (`Rights`): the folders
 that take new files (the perm fact c on a directory, or LIST mode bits that leave room for it), whether a
 file may be retrieved (perm r), and whether a read really worked. The collector turns them into
@@ -16,17 +21,23 @@ crawl path to the server's path for every name that would be ambiguous.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from queue import Empty, SimpleQueue
+from typing import TypeVar
 
 from shareaudit.collect.ftp import judge
 from shareaudit.collect.ftp.client import Data, FtpClient, Reply
 from shareaudit.collect.ftp.listing import DIR, FILE, LINK, FtpEntry, Parsed, parse_list, parse_mlsd
 from shareaudit.collect.ftp.options import MAX_FOLDERS
 from shareaudit.collect.walk import Entry, Listing, RateLimit
+from shareaudit.errors import CollectError
 from shareaudit.model import Basis
 
+_T = TypeVar("_T")
 _UNSENDABLE = ("\r", "\n", "\0")  # a name with one of these cannot be put on a command line
 
 
@@ -65,8 +76,10 @@ class FtpLister:
         username: str,
         anonymous: bool,
         now: datetime,
+        connect: Callable[[], FtpClient] | None = None,
+        sessions: int = 1,
     ) -> None:
-        self.client = client
+        self.client = client  # the survey's login: also the one the probes use after the walk
         self.root = root  # PWD after login; None: relative paths (the session never changes directory)
         self.mlsd = mlsd
         self.rate = rate
@@ -78,6 +91,12 @@ class FtpLister:
         self.skipped_lines = 0
         self._real: dict[str, str] = {}  # crawl path -> server-relative path, where they differ
         self._cached: dict[str, Listing] = {}  # the landing folder's listing, kept for the crawl
+        self._lock = threading.Lock()
+        self._connect = connect
+        self._limit = max(1, sessions if connect is not None else 1)
+        self.opened = [client]  # every connection of the walk (the collector closes the extra ones)
+        self._idle: SimpleQueue[FtpClient] = SimpleQueue()
+        self._idle.put(client)
 
     # -- paths --------------------------------------------------------------------------------------------
 
@@ -97,53 +116,98 @@ class FtpLister:
         crawl = f"{crawl_dir}\\{name}" if crawl_dir else name
         real = f"{relative_dir}/{name}" if relative_dir else name
         if "\\" in name or crawl_dir in self._real:
-            self._real[crawl] = real
+            with self._lock:
+                self._real[crawl] = real
         return real
+
+    # -- connections --------------------------------------------------------------------------------------
+
+    def _borrow(self) -> FtpClient:
+        """An idle connection, or one more (up to the limit), or the next one to come back."""
+        try:
+            return self._idle.get_nowait()
+        except Empty:
+            pass
+        with self._lock:
+            more = self._connect is not None and len(self.opened) < self._limit
+            if more:
+                self._limit -= 1  # reserved while it logs in
+        if more and self._connect is not None:
+            try:
+                client = self._connect()
+            except CollectError:
+                return self._idle.get()  # the server keeps us at the connections we have
+            with self._lock:
+                self._limit += 1
+                self.opened.append(client)
+            return client
+        return self._idle.get()
+
+    def _parallel(self, items: Sequence[str], work: Callable[[FtpClient, str], _T]) -> Iterator[_T]:
+        """`work(connection, item)` for each item, over as many connections as the limit allows."""
+
+        def one(item: str) -> _T:
+            client = self._borrow()
+            try:
+                return work(client, item)
+            finally:
+                self._idle.put(client)
+
+        if self._limit == 1 or len(items) <= 1:
+            yield from (one(item) for item in items)
+            return
+        with ThreadPoolExecutor(
+            max_workers=min(self._limit, len(items)), thread_name_prefix="ftp-walk"
+        ) as pool:
+            yield from pool.map(one, items)
 
     # -- listings -----------------------------------------------------------------------------------------
 
     def _request(self) -> None:
         self.rate.take()
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
 
-    def _fetch(self, relative: str) -> Parsed | Reply:
+    def _fetch(self, client: FtpClient, relative: str) -> Parsed | Reply:
         path = self.server_path(relative)
         if path is not None and any(char in path for char in _UNSENDABLE):
             return Reply(0, "a name with a line break cannot be sent to the server")
         if self.mlsd:
             self._request()
-            answer = self.client.listing("MLSD", path)
+            answer = client.listing("MLSD", path)
             if isinstance(answer, Reply):
                 return answer
             return parse_mlsd(answer.data)
         if path is not None and self.root is not None:
             # LIST after CWD: a LIST argument may be globbed or taken for options.
             self._request()
-            moved = self.client.command(f"CWD {path}")
+            moved = client.command(f"CWD {path}")
             if not moved.ok:
                 return moved
             path = None
         self._request()
-        answer = self.client.listing("LIST", path)
+        answer = client.listing("LIST", path)
         if isinstance(answer, Reply):
             return answer
         return parse_list(answer.data, self.now)
 
     def _note_folder(self, relative: str, entry: FtpEntry) -> None:
-        self.rights.folders_checked += 1
         basis = judge.folder_basis(entry, self.username, self.anonymous)
-        if basis is None:
-            return
-        self.rights.folders_found += 1
-        if relative not in self.rights.folders and len(self.rights.folders) < MAX_FOLDERS:
-            self.rights.folders[relative] = Folder(relative, basis, entry.perm, entry.mode)
+        with self._lock:
+            self.rights.folders_checked += 1
+            if basis is None:
+                return
+            self.rights.folders_found += 1
+            if relative not in self.rights.folders and len(self.rights.folders) < MAX_FOLDERS:
+                self.rights.folders[relative] = Folder(relative, basis, entry.perm, entry.mode)
 
-    def _listing(self, crawl_path: str) -> Listing:
+    def _listing(self, client: FtpClient, crawl_path: str) -> Listing:
         relative = self.relative(crawl_path)
-        parsed = self._fetch(relative)
+        parsed = self._fetch(client, relative)
         if isinstance(parsed, Reply):
             return Listing(crawl_path, status=parsed.line)
-        self.skipped_lines += parsed.skipped
+        with self._lock:
+            self.skipped_lines += parsed.skipped
         if parsed.current is not None:
             self._note_folder(relative, parsed.current)
         entries = []
@@ -152,7 +216,7 @@ class FtpLister:
             if item.kind == DIR:
                 self._note_folder(child, item)
             elif item.kind == FILE:
-                self.rights.files_listed = True
+                self.rights.files_listed = True  # (flags only ever set: no lock needed)
                 if item.perm is not None and judge.can_retrieve(item.perm):
                     self.rights.retrievable = True
             if item.perm is None and item.mode is None:
@@ -165,25 +229,27 @@ class FtpLister:
     def landing(self) -> Listing:
         """The landing folder's listing (kept: the crawl's first request is answered from it)."""
         if "" not in self._cached:
-            self._cached[""] = self._listing("")
+            self._cached[""] = self._listing(self.client, "")
         return self._cached[""]
 
     def list_directories(self, paths: Sequence[str]) -> Iterator[Listing]:
-        for path in paths:
-            cached = self._cached.pop(path, None)
-            yield cached if cached is not None else self._listing(path)
+        cached = [self._cached.pop(path) for path in paths if path in self._cached]
+        yield from cached
+        wanted = [path for path in paths if path not in {listing.path for listing in cached}]
+        yield from self._parallel(wanted, self._listing)
 
     def list_directory_fully(self, path: str) -> Listing:
-        return self._listing(path)  # an FTP listing is always whole (within client.MAX_LISTING_BYTES)
+        # An FTP listing is always whole (within client.MAX_LISTING_BYTES).
+        return next(self._parallel([path], self._listing))
 
     # -- reads --------------------------------------------------------------------------------------------
 
-    def _read(self, crawl_path: str, offset: int, length: int) -> bytes | str:
+    def _read(self, client: FtpClient, crawl_path: str, offset: int, length: int) -> bytes | str:
         path = self.server_path(self.relative(crawl_path))
         if path is None or any(char in path for char in _UNSENDABLE):
             return "a name with a line break cannot be sent to the server"
         self._request()
-        answer = self.client.read(path, offset, length)
+        answer = client.read(path, offset, length)
         if isinstance(answer, Reply):
             return answer.line
         if isinstance(answer, Data) and answer.data:
@@ -191,9 +257,21 @@ class FtpLister:
         return answer.data
 
     def read_heads(self, paths: Sequence[str], length: int) -> Iterator[tuple[str, bytes | str]]:
-        for path in paths:
-            yield path, self._read(path, 0, length)
+        def head(client: FtpClient, path: str) -> tuple[str, bytes | str]:
+            return path, self._read(client, path, 0, length)
+
+        yield from self._parallel(paths, head)
 
     def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> Iterator[tuple[str, bytes | str]]:
-        for path, offset, length in ranges:
-            yield path, self._read(path, offset, length)
+        wanted = {path: (offset, length) for path, offset, length in ranges}
+
+        def part(client: FtpClient, path: str) -> tuple[str, bytes | str]:
+            return path, self._read(client, path, *wanted[path])
+
+        yield from self._parallel(list(wanted), part)
+
+    def close_extra(self) -> None:
+        """Close the connections the walk opened beside the survey's login."""
+        for client in self.opened[1:]:
+            client.close()
+        self.opened = self.opened[:1]
