@@ -706,7 +706,9 @@ def test_the_device_checklist_has_its_ftp_lines_where_the_device_logs_on_over_ft
     from shareaudit.audit.device import checks
 
     device = FtpLogin("scanner", "scan", True, False)
-    facts = _ftp(logins=(device,), trees=(_tree("scanner", landing=("pub/", "scans/")),), plaintext_login=True)
+    facts = _ftp(
+        logins=(device,), trees=(_tree("scanner", landing=("pub/", "scans/")),), plaintext_login=True
+    )
     scan = _scan(facts, labels=("audit", "anonymous", "scanner"), device="scanner", drop_share="scans")
     listed = {check.name: check for check in checks(scan)}
     assert not listed["over FTP: its password never crosses in clear text"].passed
