@@ -718,3 +718,40 @@ def test_the_device_checklist_has_its_ftp_lines_where_the_device_logs_on_over_ft
     assert not [c for c in checks(_scan(_ftp(), device="scanner")) if c.name.startswith("over FTP")]
     ftp_only = replace(scan, hosts=(replace(scan.hosts[0], posture=None),))
     assert [c.name for c in checks(ftp_only)] == list(listed)[-2:]
+
+
+def test_a_greeting_after_120_and_an_mlsd_the_server_does_not_serve(server: Callable[[Handler], int]) -> None:
+    """120 ("ready in a moment") is followed by the real greeting; MLSD answered 500 falls back to LIST."""
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(b"120 ready in a moment\r\n220 now ready\r\n")
+        data_listener = None
+        for line in _lines(conn):
+            verb = line.split(" ", 1)[0]
+            if verb == "PASV":
+                data_listener = socket.create_server(("127.0.0.1", 0))
+                port = data_listener.getsockname()[1]
+                conn.sendall(f"227 Entering Passive Mode (127,0,0,1,{port // 256},{port % 256})\r\n".encode())
+            elif verb == "MLSD":
+                conn.sendall(b"500 MLSD not understood\r\n")
+            elif verb == "CWD":
+                conn.sendall(b"250 ok\r\n")
+            elif verb == "LIST" and data_listener is not None:
+                conn.sendall(b"150 here\r\n")
+                data, _ = data_listener.accept()
+                data.sendall(b"drwxrwxrwx 2 ftp ftp 4096 Jan 03 09:15 upload\r\n")
+                data.close()
+                conn.sendall(b"226 done\r\n")
+            elif verb == "QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+
+    from shareaudit.collect.ftp.walk import FtpLister
+    from shareaudit.collect.walk import RateLimit
+
+    with FtpClient("127.0.0.1", server(handler), 5.0) as client:
+        assert client.greeting.line == "220 now ready"
+        lister = FtpLister(client, "/", True, RateLimit(0), "anonymous", True, NOW)
+        listing = lister.landing()
+        assert [entry.name for entry in listing.entries] == ["upload"] and not lister.mlsd
+        assert lister.rights.folders["upload"].basis is Basis.UNCERTAIN

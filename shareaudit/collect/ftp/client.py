@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 MAX_LISTING_BYTES = 64 * 1024 * 1024  # one directory's listing; beyond it the listing is cut short
 MAX_REPLY_LINES = 200  # a reply longer than this is not a server we can talk to
 TRANSFER_FACTOR = 4  # a listing or a read may take this many --timeout in all (each recv: one)
-GREETING_CODES = (120, 220, 421)  # what a server may greet with (RFC 959 5.4)
+GREETING_CODES = (220, 421)  # how a server's greeting ends (RFC 959 5.4: 120 comes before a 220)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +265,7 @@ class FtpClient:
     def _greeting(self) -> Reply:
         with self._limit(self.timeout, "its greeting"):
             greeting = self._read_reply()
-            while 100 <= greeting.code < 200 and greeting.code != 120:  # a preliminary line
+            while 100 <= greeting.code < 200:  # 120: ready in a while; the 220 follows (within the deadline)
                 greeting = self._read_reply()
         if greeting.code not in GREETING_CODES:
             self.close()

@@ -167,14 +167,14 @@ class _Port:
             read, read_basis = True, Basis.MEASURED
         elif rights.retrievable:
             read, read_basis = True, Basis.GRANTED
-        elif rights.files_listed and not self.mlsd:
+        elif rights.files_listed and not session.lister.mlsd:
             read, read_basis = True, Basis.UNCERTAIN
         else:
             read, read_basis = False, None
         return FtpTree(
             identity=session.identity.label,
             root=self.redact(session.root or ""),
-            listing="mlsd" if self.mlsd else "list",
+            listing="mlsd" if session.lister.mlsd else "list",
             list=session.listed,
             status=self.redact(session.status) if session.status else None,
             landing=tuple(self.redact(name) for name in session.landing),

@@ -38,6 +38,7 @@ from shareaudit.errors import CollectError
 from shareaudit.model import Basis
 
 _T = TypeVar("_T")
+_NOT_IMPLEMENTED = (500, 502, 504)  # a command the server does not know or serve (RFC 959 4.2)
 _UNSENDABLE = ("\r", "\n", "\0")  # a name with one of these cannot be put on a command line
 
 
@@ -175,9 +176,12 @@ class FtpLister:
         if self.mlsd:
             self._request()
             answer = client.listing("MLSD", path)
-            if isinstance(answer, Reply):
+            if isinstance(answer, Reply) and answer.code in _NOT_IMPLEMENTED:
+                self.mlsd = False  # advertised, but not served (a <Limit MLSD> or a proxy): LIST from here on
+            elif isinstance(answer, Reply):
                 return answer
-            return parse_mlsd(answer.data)
+            else:
+                return parse_mlsd(answer.data)
         if path is not None and self.root is not None:
             # LIST after CWD: a LIST argument may be globbed or taken for options.
             self._request()
