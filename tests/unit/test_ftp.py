@@ -755,3 +755,14 @@ def test_a_greeting_after_120_and_an_mlsd_the_server_does_not_serve(server: Call
         listing = lister.landing()
         assert [entry.name for entry in listing.entries] == ["upload"] and not lister.mlsd
         assert lister.rights.folders["upload"].basis is Basis.UNCERTAIN
+
+
+_SEED_CERTIFICATE = _certificate(True, (-400, -35))
+
+
+@FUZZ
+@given(data=_mutations(_SEED_CERTIFICATE))
+def test_certificate_facts_never_fail_on_hostile_bytes(data: bytes) -> None:
+    """A server's certificate is untrusted bytes: facts or None, never an exception."""
+    facts = certificate_facts(data, NOW)
+    assert facts is None or (len(facts.sha256) == 64 and len(facts.subject) <= 200)

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from shareaudit.model import FtpCertificate
@@ -29,7 +29,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -37,7 +37,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
 def _alt_names(cert: x509.Certificate) -> tuple[str, ...]:
     try:
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError):
         return ()
     names = [str(n) for n in extension.get_values_for_type(x509.DNSName)]
     names += [str(a) for a in extension.get_values_for_type(x509.IPAddress)]
@@ -50,7 +50,7 @@ def certificate_facts(der: bytes, now: datetime) -> FtpCertificate | None:
         cert = x509.load_der_x509_certificate(der)
         not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
         subject, issuer = _name(cert.subject), _name(cert.issuer)
-    except ValueError:
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # bytes a server sent: anything but a certificate
         return None
     return FtpCertificate(
         subject=subject,
