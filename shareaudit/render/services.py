@@ -322,13 +322,16 @@ def _tree(tree: FtpTree) -> Row:
     refused = [f for f in tree.folders if not f.writable]
     if refused:
         parts.append(f"probe refused in {', '.join(f.path or '/' for f in refused[:5])}")
+    left = [f.probe.path for f in tree.folders if f.probe and f.probe.created and not f.probe.cleaned]
+    if left:
+        parts.append(f"probe file left behind (delete it by hand): {', '.join(left[:5])}")
     if tree.same_as:
         parts.append(f"the same tree as {tree.same_as} (walked once)")
     elif tree.content is not None:
         parts.append(_content(tree.content))
     medical = tree.content is not None and any(tree.content.medical.values())
     opened = tree.identity == "anonymous" and (writable or medical)
-    return Row(f"tree of {tree.identity}", "; ".join(parts), BAD if opened or medical else NEUTRAL)
+    return Row(f"tree of {tree.identity}", "; ".join(parts), BAD if opened or medical or left else NEUTRAL)
 
 
 def ftp_rows(ftp: FtpFacts) -> tuple[Row, ...]:

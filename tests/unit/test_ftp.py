@@ -700,6 +700,8 @@ def test_a_probe_file_left_on_an_ftp_server_is_named() -> None:
     assert leftover_probes(scan) == [
         "ftp://10.0.0.5:21 upload/shareaudit-probe-1.tmp (created as anonymous, below where it lands)"
     ]
+    row = {r.label: r for r in ftp_rows(scan.hosts[0].services[0].ftp)}["tree of anonymous"]  # type: ignore[arg-type]
+    assert "probe file left behind (delete it by hand): upload/shareaudit-probe-1.tmp" in row.text
 
 
 def test_the_device_checklist_has_its_ftp_lines_where_the_device_logs_on_over_ftp() -> None:
