@@ -9,6 +9,7 @@ LAB := $(PY) tests/lab/lab.py
 DC := $(PY) tests/lab/dc.py
 DICOMLAB := $(PY) tests/lab/dicomlab.py
 NFSLAB := $(PY) tests/lab/nfslab.py
+FTPLAB := $(PY) tests/lab/ftplab.py
 # Debian packages the lab and the tests need (only the missing ones are installed).
 # chromium: the HTML report is opened in headless Chromium by the tests (tests/chromium.py).
 APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
@@ -21,9 +22,13 @@ APT_PACKAGES += orthanc dcmtk
 # The NFS lab (tests/lab/nfslab.py): NFS-Ganesha and rpcbind run by hand (never their systemd services);
 # libnfs-utils (nfs-ls) is the C reference of bench/nfs_bench.py.
 APT_PACKAGES += nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
+# The FTP lab (tests/lab/ftplab.py): ProFTPD run by hand (never its service). Its TLS module
+# (proftpd-mod-crypto) and vsftpd (which conflicts with proftpd-core) are fetched with apt-get download
+# into the lab's cache when missing; openssl hashes the lab accounts' passwords.
+APT_PACKAGES += proftpd-core proftpd-mod-crypto
 DEMO_OUT := demo-output
 
-.PHONY: demo test check lab-up lab-down dc-up dc-down dicomlab-up dicomlab-down nfslab-up nfslab-down deps venv clean
+.PHONY: demo test check lab-up lab-down dc-up dc-down dicomlab-up dicomlab-down nfslab-up nfslab-down ftplab-up ftplab-down deps venv clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -61,16 +66,24 @@ nfslab-up: deps venv
 nfslab-down:
 	@if [ -x $(PY) ]; then $(NFSLAB) down; fi
 
+ftplab-up: deps venv
+	$(FTPLAB) up
+
+ftplab-down:
+	@if [ -x $(PY) ]; then $(FTPLAB) down; fi
+
 dc-down:
 	@if [ -x $(PY) ]; then $(DC) down; fi
 
 # The DICOM lab puts an open PACS on labnas (127.0.0.11:11112) and a hardened one on labfs (127.0.0.12:4242,
 # AE title HARDPACS, which --dicom-ae names so that its calling-AE check is measured too). The NFS lab puts
 # NFS-Ganesha on labnas; --nfs-uid names the printer's uid that owns its scan folder (tests/lab/nfslab.py).
-demo: lab-up dicomlab-up nfslab-up
+# The FTP lab puts an anonymous ProFTPD on labnas (port 21; vsftpd on 2121, which --ftp-port adds) and
+# FTPS on labfs (21, 990). Every door is looked at by default (--protocols smb,dicom,ftp,nfs).
+demo: lab-up dicomlab-up nfslab-up ftplab-up
 	mkdir -p $(DEMO_OUT)
 	SHAREAUDIT_PASSWORD=Audit-Pass1 $(VENV)/bin/shareaudit scan 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.16 \
-		-u labaudit --dicom-ae HARDPACS --protocols smb,dicom,nfs --nfs-uid printer=3001 -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
+		-u labaudit --dicom-ae HARDPACS --nfs-uid printer=3001 --ftp-port 2121 -o $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.jsonl
 	@echo "results: $(DEMO_OUT)/scan.json, report.html, findings.csv, inventory.jsonl"
 
 # Static checks: style, formatting and strict typing of the package.
@@ -89,7 +102,8 @@ test: deps venv
 	$(DC) down; \
 	$(DICOMLAB) down; \
 	$(NFSLAB) down; \
+	$(FTPLAB) down; \
 	exit $$status
 
-clean: lab-down dc-down dicomlab-down nfslab-down
+clean: lab-down dc-down dicomlab-down nfslab-down ftplab-down
 	rm -rf $(VENV) $(DEMO_OUT)

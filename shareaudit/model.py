@@ -394,7 +394,7 @@ class Logon:
 
 # --- other doors than SMB: services ---------------------------------------------------------------------------
 # SMB's facts are the HostResult's own fields (posture, shares, ...); every other protocol a scan looks at adds
-# a `Service` per port it tried, with its protocol's facts object beside the others (`dicom`; FTP and NFS later).
+# a `Service` per port it tried, with its protocol's facts object beside the others (`dicom`, `ftp`; NFS later).
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,16 +521,99 @@ class NfsFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class FtpCertificate:
+    """The certificate an FTPS server presented, read without trusting it: enough to judge it, never its key."""
+
+    subject: str  # the subject's common name (or the whole subject when it has none)
+    issuer: str
+    self_signed: bool  # issued by itself (subject = issuer, signed with its own key)
+    expired: bool  # not_after is before the scan
+    not_yet_valid: bool
+    not_before: str  # ISO 8601 UTC
+    not_after: str
+    sha256: str  # fingerprint of the DER certificate, hex
+    names: tuple[str, ...] = ()  # subjectAltName DNS names and addresses
+
+
+@dataclass(frozen=True, slots=True)
+class FtpLogin:
+    """How one identity's login on one FTP port went: accepted, and whether its password was inside TLS."""
+
+    identity: str  # label
+    username: str  # the name sent (anonymous: "anonymous", then "ftp")
+    accepted: bool
+    tls: bool  # the login went over a TLS-protected control connection
+    reply: str | None = None  # the server's refusal (code and first line), or why it was not tried
+    tried: bool = True  # False: not sent (the audit account's password never goes over plain FTP)
+
+
+@dataclass(frozen=True, slots=True)
+class FtpFolder:
+    """A folder an identity may add files to over FTP, and how that is known."""
+
+    path: str  # tree-relative, redacted ("" is where the login lands)
+    basis: Basis  # granted: the server's perm fact says c; uncertain: LIST mode bits only; measured: probed
+    writable: bool = True  # measured False: the probe was refused although the listing suggested it
+    perm: str | None = None  # the RFC 3659 perm fact as the server gave it (MLSD); None with LIST
+    mode: str | None = None  # the LIST mode bits (drwxrwxrwx) when there were no perm facts
+    probe: WriteProbe | None = None  # --active-write-probe: a unique empty file stored and deleted
+
+
+@dataclass(frozen=True, slots=True)
+class FtpTree:
+    """What one identity reaches over FTP: the tree it lands in, what it may do there, what a walk found."""
+
+    identity: str
+    root: str  # the directory the login lands in (PWD), redacted
+    listing: str  # mlsd | list: how the tree was listed (perm facts come with MLSD only)
+    list: bool  # the landing directory could be listed
+    status: str | None = None  # why it could not be listed
+    landing: tuple[
+        str, ...
+    ] = ()  # the landing folder's entries, redacted, folders ending in '/' (at most 50)
+    read: bool = False  # a file may be retrieved: a perm fact r, or (LIST) a file listed
+    read_basis: Basis | None = None  # granted (perm facts) | uncertain (LIST: listed, not fetched)
+    folders: tuple[FtpFolder, ...] = ()  # folders the identity may (or may, uncertain) add files to
+    folders_checked: int = 0  # folders whose rights were looked at (the walk's, or the landing one's)
+    content: Content | None = None  # the walk, as this identity
+    same_as: str | None = None  # a less privileged identity lands in the same tree: its walk covers this one
+
+
+@dataclass(frozen=True, slots=True)
+class FtpFacts:
+    """One FTP port's posture and reach: the software, TLS, who may log in, and what each login reaches."""
+
+    transport: str  # plain (AUTH TLS may upgrade it) | implicit_tls
+    banner: str | None = None  # the 220 greeting (first line, at most 200 characters)
+    software: str | None = None  # proftpd | vsftpd | iis | pure-ftpd | filezilla | ... (rules/platform.py)
+    version: str | None = None
+    system: str | None = None  # the SYST answer
+    features: tuple[str, ...] = ()  # the FEAT answer, one feature per entry
+    mlsd: bool = False  # MLST is advertised: listings carry RFC 3659 perm facts
+    auth_tls: bool | None = None  # AUTH TLS accepted (None on an implicit-TLS port or when not asked)
+    tls_version: str | None = None
+    tls_error: str | None = None  # why the TLS handshake failed
+    plaintext_login: bool | None = None  # a password is taken without TLS (an identity did, or USER got 331)
+    plaintext_reply: str | None = None  # the answer to USER with a random name before any TLS
+    certificate: FtpCertificate | None = None
+    logins: tuple[FtpLogin, ...] = ()
+    trees: tuple[FtpTree, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """One protocol on one port of a host, other than SMB: reached or not, and its protocol's facts."""
 
-    protocol: str  # dicom | nfs (smb: only when SMB was absent on a host where another protocol answered)
+    protocol: (
+        str  # dicom | ftp | nfs (smb: only when SMB was absent on a host where another protocol answered)
+    )
     port: int
     reachable: bool  # a server of this protocol answered
     error: str | None = None  # one line: why nothing (or not everything) was learned
     error_kind: str | None = None  # errors.FailureKind
     elapsed_s: float = 0.0
     dicom: DicomFacts | None = None
+    ftp: FtpFacts | None = None
     nfs: NfsFacts | None = None
 
 

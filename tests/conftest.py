@@ -2,7 +2,8 @@
 
 Every test that uses the `lab` fixture is marked `lab`, every test that uses the `dc` fixture `dc` and
 `lab`, every test that uses the `dicomlab` fixture (tests/lab/dicomlab.py) `dicom` and `lab`, and every test
-that uses the `nfslab` fixture (tests/lab/nfslab.py) `nfs` and `lab`:
+that uses the `nfslab` fixture (tests/lab/nfslab.py) `nfs` and `lab`, and every test that uses the `ftplab`
+fixture (tests/lab/ftplab.py) `ftp` and `lab`:
 `pytest -m "not lab"` runs what needs no server (tests/unit/test_markers.py checks it). Lab tests get
 clean Samba RPC workers (tests/labrpc.py).
 """
@@ -31,6 +32,7 @@ SERVER_MARKERS = {
     "dc": ("dc", "lab"),
     "dicomlab": ("dicom", "lab"),
     "nfslab": ("nfs", "lab"),
+    "ftplab": ("ftp", "lab"),
 }
 
 
@@ -100,6 +102,18 @@ def nfslab() -> Iterator[None]:
     proc = subprocess.run([sys.executable, str(NFSLAB_SCRIPT), "up"], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"the NFS lab did not come up:\n{proc.stdout}\n{proc.stderr}")
+    yield
+
+
+FTPLAB_SCRIPT = ROOT / "tests" / "lab" / "ftplab.py"
+
+
+@pytest.fixture(scope="session")
+def ftplab() -> Iterator[None]:
+    """Bring the FTP lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
+    proc = subprocess.run([sys.executable, str(FTPLAB_SCRIPT), "up"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"the FTP lab did not come up:\n{proc.stdout}\n{proc.stderr}")
     yield
 
 

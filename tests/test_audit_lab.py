@@ -216,6 +216,7 @@ def test_suppression_hides_until_it_expires(tmp_path: Path, loosened_records: No
 # --- the device check --------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("ftplab")  # the FTP doors are checked too (tests/lab/ftplab.py)
 def test_device_passes_when_confined(tmp_path: Path) -> None:
     env = _env(tmp_path, SHAREAUDIT_PASSWORD_SCANNER=PASSWORDS["labdevice"])
     html = tmp_path / "device.html"
@@ -231,10 +232,11 @@ def test_device_passes_when_confined(tmp_path: Path) -> None:
         env=env,
     )
     assert run.code == 0, run.text
-    assert run.out.count("PASS ") == 4 and "FAIL" not in run.out
+    assert run.out.count("PASS ") == 6 and "FAIL" not in run.out  # 4 over SMB, 2 over FTP
     assert "PASS: the account is confined" in html.read_text()
 
 
+@pytest.mark.usefixtures("ftplab")
 def test_device_fails_naming_each_reason(tmp_path: Path) -> None:
     env = _env(tmp_path, SHAREAUDIT_PASSWORD_PRINTER=PASSWORDS["labscan"])
     html = tmp_path / "device.html"
@@ -250,8 +252,10 @@ def test_device_fails_naming_each_reason(tmp_path: Path) -> None:
         env=env,
     )
     assert run.code == 1
-    assert run.out.count("FAIL ") == 4
+    assert run.out.count("FAIL ") == 6  # 4 over SMB, 2 over FTP
     for reason in (
+        "printer lands in / and reaches pub/ beyond its drop folder scans",
+        "also takes passwords in clear text",
         "printer can read share imaging, holding medical data",
         "printer can read/write share print$",
         "the server accepts SMB1",

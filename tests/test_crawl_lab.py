@@ -179,6 +179,7 @@ def test_no_patient_names_in_any_output(
 
 def test_inventory_streams_every_medical_file(crawl: tuple[Run, dict[tuple[str, str], Any], Path]) -> None:
     lines = [json.loads(line) for line in crawl[2].with_suffix(".jsonl").read_text().splitlines()]
+    lines = [line for line in lines if not line["share"].startswith("ftp:")]  # the FTP lab's, when it is up
     total = sum(sum(counts.values()) for _, counts in PLANTED.values())
     assert len(lines) == total
     assert {"host", "share", "path", "type", "confidence", "size", "mtime"} == set(lines[0])

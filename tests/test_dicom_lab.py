@@ -86,8 +86,9 @@ def test_one_host_shows_both_doors(default_scan: tuple[Run, Path, dict[str, Any]
     assert run.code == 0, run.text[-3000:]
     nas = next(h for h in data["hosts"] if h["address"] == NAS)
     assert nas["error"] is None and nas["posture"]["smb1"] is True and len(nas["shares"]) == 10
-    assert {s["port"]: s["reachable"] for s in nas["services"]} == {104: False, 11112: True, 4242: False}
-    assert data["options"]["protocols"] == ["smb", "dicom"]
+    dicom = {s["port"]: s["reachable"] for s in nas["services"] if s["protocol"] == "dicom"}
+    assert dicom == {104: False, 11112: True, 4242: False}
+    assert data["options"]["protocols"] == ["smb", "dicom", "ftp"]
     assert data["options"]["dicom"] == {
         "ports": [104, 11112, 4242],
         "ae_titles": ["HARDPACS"],
@@ -297,5 +298,5 @@ def test_protocols_selects_the_doors(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["hosts"][0]["services"] == [] and data["options"]["dicom"] is None
     assert not [f for f in data["findings"] if f["rule"].startswith("dicom")]
-    bad = shareaudit("scan", NAS, "--protocols", "smb,ftp", env=_env(tmp_path))
-    assert bad.code == 2 and "unknown protocol 'ftp'" in bad.err
+    bad = shareaudit("scan", NAS, "--protocols", "smb,gopher", env=_env(tmp_path))
+    assert bad.code == 2 and "unknown protocol 'gopher'" in bad.err

@@ -17,7 +17,7 @@ from chromium import Chromium
 from clirun import Run, shareaudit
 from labdata import LABACL, LABFS, LABNAS, PASSWORDS, UNUSED_ADDRESSES
 
-pytestmark = pytest.mark.usefixtures("lab", "dicomlab")
+pytestmark = pytest.mark.usefixtures("lab", "dicomlab", "ftplab")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -76,6 +76,11 @@ PLANTED = {
     ("dicom-open-retrieve", NAS, None, None): "critical",
     ("dicom-any-ae", NAS, None, None): "high",
     ("dicom-no-tls", NAS, None, None): "medium",
+    # The FTP lab's ProFTPD on labnas (tests/lab/ftplab.py); the FTPS-only one on labfs has none.
+    ("ftp-anonymous-read", NAS, "ftp:21", "anonymous"): "critical",
+    ("ftp-anonymous-upload", NAS, "ftp:21", "anonymous"): "critical",
+    ("ftp-plaintext-login", NAS, "ftp:21", None): "medium",
+    ("ftp-tls-certificate", NAS, "ftp:21", None): "medium",
     # Signs of intrusion in the guest-writable scans share and scan-to-folder passwords in print$
     # (populate.plant_intrusion / plant_address_book; tests/test_intrusion_lab.py checks them one by one).
     ("intrusion-coin-miner", NAS, "scans", None): "high",
@@ -168,6 +173,18 @@ def test_findings_are_complete_and_ordered(lab_scan: tuple[Run, Path]) -> None:
         if finding["rule"].startswith("dicom-"):  # written for PACS products; the lab's is Orthanc
             assert finding["platform"] == "orthanc"
             assert set(finding["remediation"]) == {"orthanc", "dcm4chee", "conquest", "generic"}
+            continue
+        if finding["rule"].startswith("ftp-"):  # written for FTP servers; labnas's is ProFTPD
+            assert finding["platform"] == "proftpd"
+            assert set(finding["remediation"]) == {
+                "proftpd",
+                "vsftpd",
+                "iis",
+                "synology",
+                "qnap",
+                "truenas",
+                "generic",
+            }
             continue
         assert finding["platform"] == "samba"  # every lab server is Samba (NTLM version 6.1 build 0)
         assert set(finding["remediation"]) == {"windows", "samba", "synology", "qnap", "truenas"}

@@ -99,6 +99,7 @@ class _Run:
             }
             if "dicom" in bounds.protocols
             else None,
+            "ftp": {"ports": list(bounds.ftp.ports)} if "ftp" in bounds.protocols else None,
             "nfs": {
                 "ports": list(bounds.nfs.ports),
                 "uids": {u.label: u.text for u in bounds.nfs.uids},
@@ -138,6 +139,7 @@ def _collect_options(
         progress=progress,
         protocols=bounds.protocols,
         dicom=bounds.dicom,
+        ftp=bounds.ftp,
         nfs=bounds.nfs,
     )
 

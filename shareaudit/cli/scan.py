@@ -30,6 +30,8 @@ from shareaudit.cli.options import data_dir_option, grouped, history_option
 from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, output_paths
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
+from shareaudit.collect.ftp.options import DEFAULT_PORTS as FTP_PORTS
+from shareaudit.collect.ftp.options import ftp_options
 from shareaudit.collect.hosts import DEFAULT_PROTOCOLS, PROTOCOLS
 from shareaudit.collect.nfs.options import nfs_options
 from shareaudit.errors import InputError
@@ -155,6 +157,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         active_write_probe=v["active_write_probe"],
         protocols=protocols(v["protocols"]),
         dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
+        ftp=ftp_options(tuple(v["ftp_ports"])),
         nfs=nfs_options(tuple(v["nfs_ports"]), tuple(v["nfs_uids"])),
     )
 
@@ -240,7 +243,7 @@ bounds_options = grouped(
             show_default=True,
             metavar="LIST",
             help="Doors to look at, comma-separated: smb (shares), dicom (PACS and modality archives), "
-            "nfs (exports; ports 2049 and 111).",
+            "ftp (FTP and FTPS), nfs (exports; ports 2049 and 111).",
         ),
         click.option(
             "--dicom-port",
@@ -263,6 +266,15 @@ bounds_options = grouped(
             default=MAX_STUDIES,
             show_default=True,
             help="Studies counted per DICOM port before the query is cancelled (the count is then a lower bound).",
+        ),
+        click.option(
+            "--ftp-port",
+            "ftp_ports",
+            type=click.IntRange(1, 65535),
+            multiple=True,
+            metavar="PORT",
+            help=f"An FTP port to probe besides {', '.join(map(str, FTP_PORTS))} (repeatable; a port that "
+            "greets nobody in plain text is tried as implicit FTPS).",
         ),
         click.option(
             "--nfs-port",
@@ -307,6 +319,7 @@ bounds_options = grouped(
         "dicom_ports",
         "dicom_ae_titles",
         "dicom_max_studies",
+        "ftp_ports",
         "nfs_ports",
         "nfs_uids",
     ),

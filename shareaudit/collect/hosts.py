@@ -3,8 +3,8 @@
 This is the one boundary where a host's failure is recorded: a collector keeps whatever it gathered
 before an adapter raised `CollectError`, with the error in one line. Other hosts go on.
 
-SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM today,
-FTP and NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
+SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM, FTP;
+NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
 host run beside SMB, in their own threads: a dead port of one protocol never holds up another.
 """
 
@@ -21,6 +21,7 @@ from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
+from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.collect.nfs.options import NfsOptions
 from shareaudit.errors import CollectError, FailureKind, unexpected
 from shareaudit.model import HostResult, Service
@@ -45,9 +46,10 @@ class CollectOptions:
     redactor: Redactor | None = None  # required when crawling
     on_medical: Callable[[str, str, MedicalFile], None] | None = None  # (host, share, file) as found
     progress: Progress | None = None  # told about hosts and entries walked; None: nobody listens
-    protocols: tuple[str, ...] = ("smb", "dicom")  # --protocols: which collectors run
+    protocols: tuple[str, ...] = ("smb", "dicom", "ftp")  # --protocols: which collectors run
     in_flight: InFlight | None = None  # where collectors publish partial results (kept on Ctrl-C)
     dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
+    ftp: FtpOptions = field(default_factory=FtpOptions)  # ports (21, 990 and --ftp-port)
     nfs: NfsOptions = field(default_factory=NfsOptions)  # ports, AUTH_SYS uids tried besides nobody
 
 
@@ -125,7 +127,7 @@ class Collector(Protocol):
 
 
 class ServiceCollector(Protocol):
-    """A protocol beside SMB (DICOM; FTP and NFS later): one `Service` per port it tried; never raises."""
+    """A protocol beside SMB (DICOM, FTP; NFS later): one `Service` per port it tried; never raises."""
 
     protocol: str
 
@@ -133,9 +135,9 @@ class ServiceCollector(Protocol):
 
 
 # Protocols --protocols may name, in the order they are run and reported.
-PROTOCOLS = ("smb", "dicom", "nfs")
-# Those looked at when --protocols is not given (NFS is asked for by name: --protocols smb,dicom,nfs).
-DEFAULT_PROTOCOLS = ("smb", "dicom")
+PROTOCOLS = ("smb", "dicom", "ftp", "nfs")
+# Those looked at when --protocols is not given: every door of the box (a closed port costs little).
+DEFAULT_PROTOCOLS = PROTOCOLS
 # How SMB fails when there is no SMB server at all: on a host where another protocol answered, SMB is
 # recorded as absent (a Service), not as a failed target.
 _ABSENT = {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.NOT_SMB, FailureKind.UNREACHABLE}
@@ -256,6 +258,11 @@ def service_collectors(protocols: Sequence[str]) -> tuple[ServiceCollector, ...]
         from shareaudit.collect.dicom.collector import DicomCollector
 
         chosen.append(DicomCollector())
+    if "ftp" in protocols:
+        from shareaudit.collect.ftp.collector import FtpCollector
+
+        chosen.append(FtpCollector())
+
     if "nfs" in protocols:
         from shareaudit.collect.nfs.collector import NfsCollector
 

@@ -67,7 +67,9 @@ class ScanSection(BaseModel):
     guest: bool = True
     active_write_probe: bool = False
     strict: bool = False
-    protocols: list[Literal["smb", "dicom", "nfs"]] = Field(["smb", "dicom"], min_length=1)
+    protocols: list[Literal["smb", "dicom", "ftp", "nfs"]] = Field(
+        ["smb", "dicom", "ftp", "nfs"], min_length=1
+    )
     vantage: str | None = None  # where the scanner runs (--vantage): a network segment's name
 
     @field_validator("vantage")
@@ -94,6 +96,14 @@ class DicomSection(BaseModel):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = []  # added to 104, 11112 and 4242
     ae_titles: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field([], max_length=16)
     max_studies: int = Field(10_000, ge=1)
+
+
+class FtpSection(BaseModel):
+    """The FTP door: ports beside the defaults (21, and 990 for implicit FTPS)."""
+
+    model_config = STRICT
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
 
 
 class NfsSection(BaseModel):
@@ -202,6 +212,7 @@ class AuditConfig(BaseModel):
     scan: ScanSection = ScanSection()
     crawl: CrawlSection = CrawlSection()
     dicom: DicomSection = DicomSection()
+    ftp: FtpSection = FtpSection()
     nfs: NfsSection = NfsSection()
     output: OutputSection = OutputSection()
     history: HistorySection = HistorySection()
@@ -282,6 +293,7 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "dicom_ports": tuple(config.dicom.ports),
         "dicom_ae_titles": tuple(config.dicom.ae_titles),
         "dicom_max_studies": config.dicom.max_studies,
+        "ftp_ports": tuple(config.ftp.ports),
         "nfs_ports": tuple(config.nfs.ports),
         "nfs_uids": tuple(f"{label}={ids}" for label, ids in config.nfs.uids.items()),
         "include_share": tuple(crawl.include_shares),

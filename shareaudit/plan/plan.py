@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DicomOptions
+from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.collect.nfs.options import NfsOptions
 from shareaudit.plan.identities import Identity
 from shareaudit.plan.targets import TargetList
@@ -34,8 +35,9 @@ class Bounds:
     include_shares: tuple[str, ...] = ()
     exclude_shares: tuple[str, ...] = ()
     active_write_probe: bool = False
-    protocols: tuple[str, ...] = ("smb", "dicom")  # which doors are looked at (--protocols)
+    protocols: tuple[str, ...] = ("smb", "dicom", "ftp")  # which doors are looked at (--protocols)
     dicom: DicomOptions = field(default_factory=DicomOptions)
+    ftp: FtpOptions = field(default_factory=FtpOptions)
     nfs: NfsOptions = field(default_factory=NfsOptions)
 
 

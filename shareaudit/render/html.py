@@ -32,7 +32,7 @@ from shareaudit.render.estate import TrendPoint
 from shareaudit.render.nfs import NfsView, absent_nfs, nfs_views
 from shareaudit.render.output import write_atomically
 from shareaudit.render.plan import top_view
-from shareaudit.render.services import DicomView, absent_notes, dicom_views
+from shareaudit.render.services import DicomView, FtpView, absent_notes, dicom_views, ftp_views
 from shareaudit.render.terminal import access_marks
 from shareaudit.render.vantage import ReachTable, reach_tables, vantage_line
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
@@ -51,6 +51,7 @@ OPTION_LABELS: dict[str, str] = {
     "exclude_shares": "Never these shares",
     "protocols": "Doors looked at (--protocols)",
     "dicom": "DICOM ports, called AE titles tried first, studies counted at most",
+    "ftp": "FTP ports (990: implicit FTPS)",
     "timeout": "Timeout (seconds)",
     "max_hosts": "Hosts scanned at once",
     "run_by": "Run by",
@@ -183,6 +184,7 @@ class HostView:
     logon_notes: tuple[str, ...]
     claim_notes: tuple[str, ...] = ()  # rights the server claimed that are not reported, and why
     dicom: tuple[DicomView, ...] = ()  # DICOM ports that answered, beside the SMB matrix
+    ftp: tuple[FtpView, ...] = ()  # FTP ports that answered
     absent: tuple[str, ...] = ()  # protocols looked for and not found (SMB absent, DICOM ports closed)
     nfs: tuple[NfsView, ...] = ()  # rpcbind and NFS ports that answered, with their exports
     reach: ReachTable | None = None  # a merged result: each door by the vantage points that scanned the host
@@ -302,6 +304,7 @@ def _host_view(host: HostResult, labels: tuple[str, ...], findings: Iterable[Fin
         logon_notes=_logon_notes(host),
         claim_notes=_claim_notes(host),
         dicom=dicom_views(host),
+        ftp=ftp_views(host),
         absent=absent_notes(host) + absent_nfs(host),
         nfs=nfs_views(host),
     )

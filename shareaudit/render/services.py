@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shareaudit.model import DicomFacts, HostResult, RetrieveProbe, Service, StudyReach
+from shareaudit.model import (
+    Content,
+    DicomFacts,
+    FtpCertificate,
+    FtpFacts,
+    FtpLogin,
+    FtpTree,
+    HostResult,
+    RetrieveProbe,
+    Service,
+    StudyReach,
+)
 from shareaudit.rules.platform import PACS_PLATFORMS, detect_pacs
 
 BAD, GOOD, NEUTRAL = "bad", "good", ""
@@ -38,7 +49,7 @@ def dicom_services(host: HostResult) -> tuple[Service, ...]:
 
 
 def absent_notes(host: HostResult) -> tuple[str, ...]:
-    """One line per protocol that was looked for and not found (SMB absent, DICOM ports closed)."""
+    """One line per protocol that was looked for and not found (SMB absent, DICOM and FTP ports closed)."""
     notes = []
     for service in host.services:
         if service.protocol == "smb" and not service.reachable:
@@ -51,6 +62,9 @@ def absent_notes(host: HostResult) -> tuple[str, ...]:
         notes.append(
             f"DICOM: nothing on port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}: {error}"
         )
+    for service in host.services:
+        if service.protocol == "ftp" and not service.reachable:
+            notes.append(f"FTP: nothing on port {service.port}: {service.error or 'no answer'}")
     return tuple(notes)
 
 
@@ -224,3 +238,150 @@ def summary_cells(service: Service) -> tuple[str, str, str, str]:
     else:
         retrieve = "refused"
     return transport, calling, studies, retrieve
+
+
+# --- FTP ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FtpView:
+    """One FTP port that answered, as rows: its posture, then one row per login and per tree."""
+
+    port: int
+    rows: tuple[Row, ...]
+    error: str | None = None
+
+
+def ftp_services(host: HostResult) -> tuple[Service, ...]:
+    """The host's FTP ports that answered."""
+    return tuple(s for s in host.services if s.protocol == "ftp" and s.reachable)
+
+
+def _transport(ftp: FtpFacts) -> tuple[str, str]:
+    if ftp.transport == "implicit_tls":
+        return f"implicit TLS ({ftp.tls_version or 'version unknown'})", GOOD
+    if ftp.auth_tls:
+        note = f"AUTH TLS offered ({ftp.tls_version or 'handshake failed'})"
+        return note + (f"; {ftp.tls_error}" if ftp.tls_error else ""), NEUTRAL
+    return "plain text only (no AUTH TLS)", BAD
+
+
+def _certificate(cert: FtpCertificate) -> tuple[str, str]:
+    problems = [
+        word
+        for word, present in (
+            ("expired", cert.expired),
+            ("not yet valid", cert.not_yet_valid),
+            ("self-signed", cert.self_signed),
+        )
+        if present
+    ]
+    text = f"{cert.subject}, issued by {cert.issuer}, valid {cert.not_before[:10]} to {cert.not_after[:10]}"
+    return (text + f": {', '.join(problems)}", BAD) if problems else (text, GOOD)
+
+
+def _login(login: FtpLogin) -> Row:
+    if not login.tried:
+        return Row(f"login {login.identity}", login.reply or "not tried")
+    if not login.accepted:
+        return Row(f"login {login.identity}", f"refused as {login.username}: {login.reply or '?'}", GOOD)
+    over = "inside TLS" if login.tls else "in clear text"
+    tone = BAD if login.identity == "anonymous" or not login.tls else NEUTRAL
+    return Row(f"login {login.identity}", f"accepted as {login.username}, {over}", tone)
+
+
+def _content(content: Content) -> str:
+    medical = sum(count.count for count in content.medical.values())
+    text = f"walked: {content.files_seen} files in {content.dirs_seen} folders"
+    if content.denied_dirs:
+        text += f", {content.denied_dirs} refused"
+    if medical:
+        kinds = ", ".join(
+            f"{t} {c.count}" for t, c in sorted(content.medical.items(), key=lambda i: -i[1].count)
+        )
+        text += f"; medical data: {kinds}"
+    if content.truncated:
+        text += " (stopped by a bound: a lower bound)"
+    if content.error:
+        text += f" (failed: {content.error})"
+    return text
+
+
+def _tree(tree: FtpTree) -> Row:
+    if not tree.list:
+        return Row(
+            f"tree of {tree.identity}", f"lands in {tree.root or '/'}, which it cannot list ({tree.status})"
+        )
+    parts = [f"lands in {tree.root or '/'} ({tree.listing.upper()})"]
+    if tree.read:
+        parts.append(f"reads files ({tree.read_basis or '?'})")
+    writable = [f for f in tree.folders if f.writable]
+    if writable:
+        shown = ", ".join(f"{f.path or '/'} ({f.basis})" for f in writable[:5])
+        parts.append(f"adds files to {shown}" + (" ..." if len(writable) > 5 else ""))
+    refused = [f for f in tree.folders if not f.writable]
+    if refused:
+        parts.append(f"probe refused in {', '.join(f.path or '/' for f in refused[:5])}")
+    left = [f.probe.path for f in tree.folders if f.probe and f.probe.created and not f.probe.cleaned]
+    if left:
+        parts.append(f"probe file left behind (delete it by hand): {', '.join(left[:5])}")
+    if tree.same_as:
+        parts.append(f"the same tree as {tree.same_as} (walked once)")
+    elif tree.content is not None:
+        parts.append(_content(tree.content))
+    medical = tree.content is not None and any(tree.content.medical.values())
+    opened = tree.identity == "anonymous" and (writable or medical)
+    return Row(f"tree of {tree.identity}", "; ".join(parts), BAD if opened or medical or left else NEUTRAL)
+
+
+def ftp_rows(ftp: FtpFacts) -> tuple[Row, ...]:
+    """An FTP port's posture, logins and trees, line by line."""
+    rows = [Row("greeting", ftp.banner or "-")]
+    if ftp.software:
+        rows.append(Row("software", f"{ftp.software} {ftp.version or ''}".strip()))
+    rows.append(Row("transport", *_transport(ftp)))
+    if ftp.certificate is not None:
+        rows.append(Row("certificate", *_certificate(ftp.certificate)))
+    if ftp.plaintext_login is not None or ftp.plaintext_reply:
+        rows.append(
+            Row(
+                "passwords in clear text",
+                *_decided(
+                    ftp.plaintext_login,
+                    f"taken ({ftp.plaintext_reply or 'an account logged on without TLS'})",
+                    f"refused ({ftp.plaintext_reply})",
+                    "undecided",
+                ),
+            )
+        )
+    rows.append(Row("listings", "MLSD with perm facts" if ftp.mlsd else "LIST only (no perm facts)"))
+    rows.extend(_login(login) for login in ftp.logins)
+    rows.extend(_tree(tree) for tree in ftp.trees)
+    return tuple(rows)
+
+
+def ftp_views(host: HostResult) -> tuple[FtpView, ...]:
+    """Every FTP port of the host that answered."""
+    return tuple(
+        FtpView(s.port, ftp_rows(s.ftp) if s.ftp else (), f"{s.error_kind}: {s.error}" if s.error else None)
+        for s in ftp_services(host)
+    )
+
+
+def ftp_cells(service: Service) -> tuple[str, str, str, str, str]:
+    """TLS, anonymous, passwords in clear, medical files anonymous reads, logins: the terminal's line per port."""
+    ftp = service.ftp
+    if ftp is None:
+        return "?", "?", "?", "?", "?"
+    tls = "implicit" if ftp.transport == "implicit_tls" else "offered" if ftp.auth_tls else "none"
+    anonymous = next((t for t in ftp.trees if t.identity == "anonymous"), None)
+    if anonymous is None:
+        anon = "refused" if any(x.identity == "anonymous" for x in ftp.logins) else "-"
+    else:
+        anon = "reads" + (" + uploads" if any(f.writable for f in anonymous.folders) else "")
+    clear = {True: "taken", False: "refused", None: "-"}[ftp.plaintext_login]
+    medical = "-"
+    if anonymous is not None and anonymous.content is not None:
+        medical = str(sum(count.count for count in anonymous.content.medical.values()))
+    accepted = [x.identity for x in ftp.logins if x.accepted and x.identity != "anonymous"]
+    return tls, anon, clear, medical, ", ".join(accepted) or "-"

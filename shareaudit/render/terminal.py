@@ -13,7 +13,7 @@ from rich.text import Text
 from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Severity, Share
 from shareaudit.render.nfs import nfs_views
 from shareaudit.render.printable import printable
-from shareaudit.render.services import dicom_services, summary_cells
+from shareaudit.render.services import dicom_services, ftp_cells, ftp_services, summary_cells
 
 LEGEND = (
     "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  "
@@ -121,6 +121,43 @@ def nfs_table(result: ScanResult) -> Table | None:
     return table
 
 
+def ftp_table(result: ScanResult) -> Table | None:
+    """One row per FTP port that answered: TLS, anonymous, passwords in clear, medical files, named logins."""
+    rows = [(host, service) for host in result.hosts for service in ftp_services(host)]
+    if not rows:
+        return None
+    table = Table(title="FTP", title_justify="left")
+    for column in (
+        "target",
+        "port",
+        "TLS",
+        "anonymous",
+        "clear-text passwords",
+        "medical (anon)",
+        "logins",
+        "status",
+    ):
+        table.add_column(column, no_wrap=column in ("target", "port"))
+    for host, service in rows:
+        tls, anonymous, clear, medical, logins = ftp_cells(service)
+        status = (
+            Text("ok", style="green")
+            if service.error is None
+            else Text(service.error_kind or "error", style="red")
+        )
+        table.add_row(
+            Text(printable(_host_label(host))),
+            Text(str(service.port)),
+            Text(tls, style="bold red" if tls == "none" else "green" if tls == "implicit" else ""),
+            Text(anonymous, style="bold red" if anonymous.startswith("reads") else ""),
+            Text(clear, style="bold red" if clear == "taken" else "green" if clear == "refused" else ""),
+            Text(medical, style="bold red" if medical not in ("-", "0") else ""),
+            Text(printable(logins)),
+            status,
+        )
+    return table
+
+
 def access_marks(access: Access | None, share: Share) -> str:
     """R/W/D/P/O for what the identity may do; c for a printer or IPC connection; - when refused."""
     if access is None:
@@ -168,13 +205,22 @@ def matrix_table(host: HostResult, labels: list[str]) -> Table:
 
 
 def leftover_probes(result: ScanResult) -> list[str]:
-    """UNC paths of write-probe files that could not be removed: the admin must delete them by hand."""
+    """Write-probe files that could not be removed (UNC paths, FTP locations): the admin must delete them by hand."""
     left = []
     for host in result.hosts:
         for share in host.shares:
             for label, access in share.access.items():
                 if access.probe and access.probe.created and not access.probe.cleaned:
                     left.append(f"\\\\{host.address}\\{share.name}\\{access.probe.path} (created as {label})")
+        for service in host.services:
+            for tree in service.ftp.trees if service.ftp else ():
+                for folder in tree.folders:
+                    probe = folder.probe
+                    if probe and probe.created and not probe.cleaned:
+                        where = f"ftp://{host.address}:{service.port}"
+                        left.append(
+                            f"{where} {probe.path} (created as {tree.identity}, below where it lands)"
+                        )
     return left
 
 
@@ -184,12 +230,9 @@ def print_summary(result: ScanResult, console: Console) -> None:
 
     print_plan(result, console)
     console.print(hosts_table(result))
-    dicom = dicom_table(result)
-    if dicom is not None:
-        console.print(dicom)
-    nfs = nfs_table(result)
-    if nfs is not None:
-        console.print(nfs)
+    for table in (dicom_table(result), ftp_table(result), nfs_table(result)):
+        if table is not None:
+            console.print(table)
     labels = [i.label for i in result.identities]
     for host in result.hosts:
         if any(share.access for share in host.shares):
@@ -218,7 +261,7 @@ def print_summary(result: ScanResult, console: Console) -> None:
     if result.options.get("active_write_probe"):
         console.print(
             Text(
-                "Active write probe was ON: empty files were created and deleted in share roots.",
+                "Active write probe was ON: empty files were created and deleted in share roots and FTP folders.",
                 style="bold",
             )
         )

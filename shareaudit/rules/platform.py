@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shareaudit.model import DicomFacts, Posture
+from shareaudit.model import DicomFacts, FtpFacts, Posture
 
 # Platform ids in the order the reports list their remediation, with their display names.
 PLATFORMS: dict[str, str] = {
@@ -32,10 +32,25 @@ NFS_PLATFORMS: dict[str, str] = {
     "linux": "Linux kernel NFS server (/etc/exports)",
     "ganesha": "NFS-Ganesha",
 }
+# The FTP servers the `ftp` family's remediation is written for: the daemons, and the NAS firmwares whose
+# own menus configure theirs (a Synology's FTP is set up in DSM, not in the ProFTPD it may run).
+FTP_PLATFORMS: dict[str, str] = {
+    "proftpd": "ProFTPD",
+    "vsftpd": "vsftpd",
+    "iis": "Windows IIS FTP",
+    "synology": "Synology DSM",
+    "qnap": "QNAP QTS / QuTS hero",
+    "truenas": "TrueNAS",
+    "generic": "Any FTP server",
+}
 # Rule families whose remediation is written for other platforms than the file servers'.
-FAMILY_PLATFORMS: dict[str, dict[str, str]] = {"dicom": PACS_PLATFORMS, "nfs": NFS_PLATFORMS}
+FAMILY_PLATFORMS: dict[str, dict[str, str]] = {
+    "dicom": PACS_PLATFORMS,
+    "nfs": NFS_PLATFORMS,
+    "ftp": FTP_PLATFORMS,
+}
 # Every platform id a finding may carry, with its display name.
-PLATFORM_NAMES: dict[str, str] = {**PLATFORMS, **PACS_PLATFORMS, **NFS_PLATFORMS}
+PLATFORM_NAMES: dict[str, str] = {**PLATFORMS, **PACS_PLATFORMS, **NFS_PLATFORMS, **FTP_PLATFORMS}
 
 
 def platforms_for(family: str) -> dict[str, str]:
@@ -72,6 +87,25 @@ def detect_pacs(facts: DicomFacts | None) -> str | None:
     for name in names:
         if name.upper() in _PACS_AE_TITLES:
             return _PACS_AE_TITLES[name.upper()]
+    return None
+
+
+_NAS = ("synology", "qnap", "truenas")
+_FTP_DAEMONS = ("proftpd", "vsftpd", "iis")
+
+
+def detect_ftp(facts: FtpFacts | None, host_platform: str | None) -> str | None:
+    """The FTP platform whose steps fit: a NAS firmware first (its menus configure its FTP), then the daemon
+    the greeting names, then IIS on a Windows host; None when nothing gives it away (a heuristic)."""
+    software = facts.software if facts is not None else None
+    if software in _NAS:
+        return software
+    if host_platform in _NAS:
+        return host_platform
+    if software in _FTP_DAEMONS:
+        return software
+    if host_platform == "windows":
+        return "iis"
     return None
 
 

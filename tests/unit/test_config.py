@@ -51,6 +51,9 @@ ports = [2762]
 ae_titles = ["PACS01"]
 max_studies = 500
 
+[ftp]
+ports = [2121]
+
 [crawl]
 enabled = false
 include_shares = ["p*"]
@@ -108,6 +111,7 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "dicom_max_studies": 500,
         "nfs_ports": (2050,),
         "nfs_uids": ("printer=3001:3002",),
+        "ftp_ports": (2121,),
         "include_share": ("p*",),
         "exclude_share": ("print$", "IPC$"),
         "no_crawl": True,
@@ -145,12 +149,13 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "no_guest": False,
         "active_write_probe": False,
         "strict": False,
-        "protocols": "smb,dicom",
+        "protocols": "smb,dicom,ftp,nfs",
         "dicom_ports": (),
         "dicom_ae_titles": (),
         "dicom_max_studies": 10_000,
         "nfs_ports": (),
         "nfs_uids": (),
+        "ftp_ports": (),
         "include_share": (),
         "exclude_share": (),
         "no_crawl": False,

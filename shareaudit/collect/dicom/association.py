@@ -23,11 +23,8 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.events import EventHandlerType
 
-from shareaudit.collect.dicom.first_contact import (
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION,
-    tls_context,
-)
+from shareaudit.collect.dicom.first_contact import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
+from shareaudit.collect.net import tls_context
 
 # Never let pynetdicom print a request or response identifier, whoever configures logging.
 _config.LOG_RESPONSE_IDENTIFIERS = False

@@ -9,14 +9,14 @@ whatever the server answers, the connection is aborted (A-ABORT) and closed at o
 from __future__ import annotations
 
 import contextlib
-import errno
 import socket
 import ssl
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shareaudit.errors import CollectError, FailureKind
+from shareaudit.collect.net import connect_error
+from shareaudit.collect.net import tls_context as tls_context  # re-exported: tests and callers use it here
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # the DICOM application context name
 VERIFICATION = "1.2.840.10008.1.1"
@@ -108,25 +108,6 @@ def classify(first: bytes) -> Answer:
     if kind == TLS_ALERT:
         return Answer.TLS_ALERT
     return Answer.FOREIGN
-
-
-def connect_error(exc: OSError, timeout: float) -> CollectError:
-    """A failed TCP connection as one line an admin understands."""
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return CollectError(FailureKind.TIMEOUT, f"no answer to a connection within {timeout:g} s")
-    if isinstance(exc, ConnectionRefusedError):
-        return CollectError(FailureKind.REFUSED, "connection refused (nothing listens on the port)")
-    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
-        return CollectError(FailureKind.UNREACHABLE, f"host unreachable ({exc.strerror})")
-    return CollectError(FailureKind.UNREACHABLE, f"connection failed ({exc.strerror or exc})")
-
-
-def tls_context() -> ssl.SSLContext:
-    """TLS as a scanner speaks it: any certificate is taken (what is asked is whether TLS is offered)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def _exchange(sock: socket.socket, request: bytes) -> Answer:
