@@ -42,6 +42,7 @@ from shareaudit.classify import (
     sniff,
     zip_tail_range,
 )
+from shareaudit.classify.archive import entry_head, entry_head_ranges, judge_zip
 from shareaudit.classify.lookout import (
     Look,
     Looked,
@@ -51,6 +52,7 @@ from shareaudit.classify.lookout import (
     look_at_name,
     look_unread,
 )
+from shareaudit.classify.table import REFINE_PER_DIRECTORY, REFINE_SNIFF_SHARE
 from shareaudit.collect.walk import Entry, Lister
 from shareaudit.errors import CollectError
 from shareaudit.model import (
@@ -235,6 +237,10 @@ class ShareCrawl:
         self.look_reads = 0
         self.look_cap = max(1, int(bounds.max_sniff * LOOK_SNIFF_SHARE)) if bounds.max_sniff else 0
         self.zip_queue: list[tuple[str, Entry, NameVerdict]] = []
+        # Optional reads that let the content name a more specific type than the name (NameVerdict.refine):
+        # a share of --max-sniff in all, a few per directory, never counted as a bound hit.
+        self.refine_cap = int(bounds.max_sniff * REFINE_SNIFF_SHARE)
+        self.refine_directory: tuple[str, int] = ("", 0)
 
     def _hit(self, bound: str) -> None:
         if bound not in self.bounds_hit:
@@ -244,7 +250,10 @@ class ShareCrawl:
         path = _join(directory, entry.name)
         verdict = classify_name(path)
         if verdict.outcome is NameOutcome.MEDICAL and verdict.verdict is not None:
-            self.tally.add(directory, entry, verdict.verdict)
+            if verdict.refine and self._may_refine(directory):
+                self.sniff_queue.append((directory, entry, verdict))
+            else:
+                self.tally.add(directory, entry, verdict.verdict)
         elif verdict.outcome is NameOutcome.SNIFF:
             self._defer(self.sniff_queue, directory, entry, verdict)
         elif verdict.outcome is NameOutcome.ARCHIVE:
@@ -262,6 +271,17 @@ class ShareCrawl:
             if self.bounds.sniff:
                 self._hit("sniff")
             self._settle(directory, entry, verdict, None, read=False)
+
+    def _may_refine(self, directory: str) -> bool:
+        name, count = self.refine_directory
+        count = count + 1 if name == directory else 1
+        if not self.bounds.sniff or count > REFINE_PER_DIRECTORY or self.refine_cap <= 0:
+            return False
+        if self._reads_planned() >= self.bounds.max_sniff:
+            return False
+        self.refine_directory = (directory, count)
+        self.refine_cap -= 1
+        return True
 
     def _reads_planned(self) -> int:
         return self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) + self.look_reads
@@ -384,8 +404,18 @@ class ShareCrawl:
                     if isinstance(directory_bytes, bytes):
                         parsed = parse_central_directory(directory_bytes, parsed.entries)
                 if isinstance(parsed, ZipListing):
-                    content = classify_archive(parsed.names)
+                    content = self._judge_zip(path, entry, parsed)
             self._settle(directory, entry, name, content, isinstance(tail, bytes))
+
+    def _judge_zip(self, path: str, entry: Entry, listing: ZipListing) -> Verdict | None:
+        """Names first; when they do not decide, the heads of a few entries (one ranged read each)."""
+        heads: dict[str, bytes] = {}
+        for member, window in entry_head_ranges(listing, entry.size):
+            read = dict(self.walker.read_ranges([(path, window.offset, window.length)])).get(path)
+            head = entry_head(member, read) if isinstance(read, bytes) else None
+            if head:
+                heads[member.name] = head
+        return judge_zip(listing, heads) if heads else classify_archive(listing.names)
 
     def run(self) -> Content:
         """Walk the share within the bounds and return what was found."""

@@ -112,7 +112,14 @@ def test_an_unbounded_walk_counts_exactly_and_estimates_nothing() -> None:
     assert {t: m.count for t, m in content.medical.items()} == {"dicom": 2, "hl7v2": 1}
     assert content.medical["dicom"].confidence == "strong"  # the extensionless one was sniffed: DICM at 128
     assert (content.entries_seen, content.dirs_seen, content.files_seen, content.denied_dirs) == (9, 4, 5, 1)
-    assert content.sniffed == 1 and lister.heads == ["Teaching\\case_042\\IM00002"]
+    # Read: the extensionless file, the .dcm to refine its subtype, the .txt files (HL7 heads are cheap).
+    assert content.sniffed == 4
+    assert sorted(lister.heads) == [
+        "README.txt",
+        "Teaching\\case_042\\IM00001.dcm",
+        "Teaching\\case_042\\IM00002",
+        "Teaching\\case_042\\notes.txt",
+    ]
     assert content.estimated is False and content.truncated is False and content.bounds_hit == ()
     assert sorted(f.type_id for f in found) == ["dicom", "dicom", "hl7v2"]  # every medical file, as found
 
