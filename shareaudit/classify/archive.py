@@ -295,7 +295,7 @@ def entry_head(entry: ZipEntry, data: bytes) -> bytes | None:
         return None
     body = data[start : start + min(entry.compressed_size, HEAD_LIMIT + _DEFLATE_SLACK)]
     if entry.method == _STORED:
-        return body[:HEAD_LIMIT]
+        return body[:HEAD_LIMIT] or None
     inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)  # raw deflate (APPNOTE.TXT 4.4.5 method 8)
     try:
         # max_length bounds the output: a bomb yields HEAD_LIMIT bytes and no more.
