@@ -247,7 +247,7 @@ _DEFLATE_SLACK = 64
 
 
 def entry_head_ranges(
-    listing: ZipListing, file_size: int, table: "TypeTable | None" = None
+    listing: ZipListing, file_size: int, table: TypeTable | None = None
 ) -> list[tuple[ZipEntry, ByteRange]]:
     """The few entries worth reading, with the range holding each one's local header and first bytes.
 
@@ -304,7 +304,7 @@ def entry_head(entry: ZipEntry, data: bytes) -> bytes | None:
         return None
 
 
-def classify_entry_heads(heads: Mapping[str, bytes], table: "TypeTable | None" = None) -> Verdict | None:
+def classify_entry_heads(heads: Mapping[str, bytes], table: TypeTable | None = None) -> Verdict | None:
     """The archive's type from its entries' heads (entry name -> first bytes): DICOM first, else the strongest."""
     table = table or default_table()
     best: Verdict | None = None
@@ -329,7 +329,7 @@ _DICOM_CONTENT = frozenset({"dicom", "dicomdir", "dicom_ecg", "siemens_ima"})
 
 
 def judge_zip(
-    listing: ZipListing, heads: Mapping[str, bytes], table: "TypeTable | None" = None
+    listing: ZipListing, heads: Mapping[str, bytes], table: TypeTable | None = None
 ) -> Verdict | None:
     """The archive's verdict from its names and the heads read: the stronger of the two (names win a tie)."""
     table = table or default_table()
@@ -343,7 +343,7 @@ def judge_zip(
 
 
 def classify_zip(
-    file_size: int, read: Callable[[int, int], bytes], table: "TypeTable | None" = None
+    file_size: int, read: Callable[[int, int], bytes], table: TypeTable | None = None
 ) -> Verdict | None:
     """A ZIP's verdict with ranged reads only: the listing, then the heads of a few entries."""
     table = table or default_table()

@@ -53,12 +53,8 @@ def variant_file(variant: str, name: str, data: bytes) -> tuple[str, bytes]:
 
 
 def classify_variant(variant: str, name: str, data: bytes) -> Verdict | None:
-    path, content = variant_file(variant, name, content_of(data))
+    path, content = variant_file(variant, name, data)
     return classify_file(path, len(content), lambda offset, length: content[offset : offset + length])
-
-
-def content_of(data: bytes) -> bytes:
-    return data
 
 
 def typed_right(true_type: str, variant: str, verdict: Verdict | None) -> bool:
