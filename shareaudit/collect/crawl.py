@@ -34,7 +34,6 @@ from shareaudit.classify import (
     NameVerdict,
     Verdict,
     ZipListing,
-    classify_archive,
     classify_name,
     parse_central_directory,
     parse_zip_tail,
@@ -390,32 +389,42 @@ class ShareCrawl:
             window = zip_tail_range(entry.size)
             ranges.append((_join(directory, entry.name), window.offset, window.length))
         tails = dict(self.walker.read_ranges(ranges))
-        for directory, entry, name in queue:
+        listings: dict[str, tuple[ZipListing, int]] = {}
+        for directory, entry, _ in queue:
             path = _join(directory, entry.name)
             tail = tails.get(path)
-            content = None
-            if isinstance(tail, bytes):
-                self.tally.sniffed += 1
-                parsed = parse_zip_tail(tail, entry.size)
-                if isinstance(parsed, CentralDirectoryRead):
-                    # The central directory lies before the tail: one more bounded read.
-                    more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
-                    directory_bytes = more.get(path)
-                    if isinstance(directory_bytes, bytes):
-                        parsed = parse_central_directory(directory_bytes, parsed.entries)
-                if isinstance(parsed, ZipListing):
-                    content = self._judge_zip(path, entry, parsed)
-            self._settle(directory, entry, name, content, isinstance(tail, bytes))
+            if not isinstance(tail, bytes):
+                continue
+            self.tally.sniffed += 1
+            parsed = parse_zip_tail(tail, entry.size)
+            if isinstance(parsed, CentralDirectoryRead):
+                # The central directory lies before the tail: one more bounded read.
+                more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
+                directory_bytes = more.get(path)
+                if isinstance(directory_bytes, bytes):
+                    parsed = parse_central_directory(directory_bytes, parsed.entries, parsed.prefix)
+            if isinstance(parsed, ZipListing):
+                listings[path] = (parsed, entry.size)
+        heads = self._entry_heads(listings)
+        for directory, entry, name in queue:
+            path = _join(directory, entry.name)
+            listed = listings.get(path)
+            content = judge_zip(listed[0], heads.get(path, {})) if listed else None
+            self._settle(directory, entry, name, content, isinstance(tails.get(path), bytes))
 
-    def _judge_zip(self, path: str, entry: Entry, listing: ZipListing) -> Verdict | None:
-        """Names first; when they do not decide, the heads of a few entries (one ranged read each)."""
-        heads: dict[str, bytes] = {}
-        for member, window in entry_head_ranges(listing, entry.size):
-            read = dict(self.walker.read_ranges([(path, window.offset, window.length)])).get(path)
-            head = entry_head(member, read) if isinstance(read, bytes) else None
-            if head:
-                heads[member.name] = head
-        return judge_zip(listing, heads) if heads else classify_archive(listing.names)
+    def _entry_heads(self, listings: dict[str, tuple[ZipListing, int]]) -> dict[str, dict[str, bytes]]:
+        """The first bytes of the few entries each ZIP's names leave undecided: the i-th of every ZIP per batch."""
+        plans = {path: entry_head_ranges(listing, size) for path, (listing, size) in listings.items()}
+        heads: dict[str, dict[str, bytes]] = {}
+        for index in range(max((len(plan) for plan in plans.values()), default=0)):
+            batch = [(path, plan[index]) for path, plan in plans.items() if index < len(plan)]
+            read = dict(self.walker.read_ranges([(path, w.offset, w.length) for path, (_, w) in batch]))
+            for path, (member, _) in batch:
+                data = read.get(path)
+                head = entry_head(member, data) if isinstance(data, bytes) else None
+                if head:
+                    heads.setdefault(path, {})[member.name] = head
+        return heads
 
     def run(self) -> Content:
         """Walk the share within the bounds and return what was found."""
