@@ -202,3 +202,33 @@ def test_patient_documents_are_redacted() -> None:
     redactor = Redactor(b"k" * 32)
     path = redactor.path("Scans\\Eingang\\Referral_MUELLER_Hans_1957-03-02.pdf", "patient_document")
     assert "MUELLER" not in path and path.startswith("Scans\\Eingang\\[patient_document:")
+
+
+def _tar(members: list[tuple[str, bytes | None]]) -> bytes:
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_the_first_member_of_a_tar_is_judged_gzipped_or_not() -> None:
+    raw = _tar([("export/", None), ("export/Ünïcode/IM000001", PREAMBLE + b"\x02\x00" + b"\0" * 600)])
+    for data, name in ((raw, "study.tar"), (gzip.compress(raw, mtime=0), "study.tgz")):
+        verdict = classify_file(f"Backup/{name}", len(data), lambda o, n, d=data: d[o : o + n])
+        assert verdict is not None and (verdict.type_id, verdict.confidence) == ("dicom", STRONG)
+        assert "tar member" in verdict.evidence
+    ordinary = gzip.compress(_tar([("site/", None), ("site/index.html", b"<html></html>")]), mtime=0)
+    assert sniff(ordinary, "site.tar.gz") is None
+    # A size field that is no octal number ends the look, it does not raise.
+    broken = bytearray(_tar([("IM000001", PREAMBLE + b"\x02\x00")]))
+    broken[124:136] = b"zzzzzzzzzzz\0"
+    assert sniff(bytes(broken), "x.tar") is None

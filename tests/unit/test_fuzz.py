@@ -95,6 +95,19 @@ def _mgh() -> bytes:
     return ints + _struct.pack(">15f", 1, 1, 1, -1, 0, 0, 0, 0, -1, 0, 1, 0, 0, 0, 0) + b"\0" * 200
 
 
+def _tar_head() -> bytes:
+    """A tar whose first member is DICOM: the sniffer walks its headers (ustar at 257, octal size at 124)."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = b"\0" * 128 + b"DICM\x02\x00"
+        info = tarfile.TarInfo("IM000001")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()[:2048]
+
+
 SD = imaging_root()
 DEFLATED_ZIP = _deflated_zip()
 LISTING = _listing()
@@ -115,6 +128,7 @@ HEADS = (
     b"\ntype = string-attribute\nname = TYPESTRING\ncount = 8\n'3DIM_HEAD_ANAT~\n",  # AFNI
     _mgh(),
     b"ISHNE1.0" + b"\0" * 64,
+    _tar_head(),
 )
 
 
