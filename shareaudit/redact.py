@@ -13,7 +13,9 @@ import re
 import secrets
 import stat
 import unicodedata
+from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 from shareaudit.errors import InputError
 
@@ -123,6 +125,200 @@ def _is_date_number(digits: str) -> bool:
     if len(digits) == 8 and _FULL_DATE.fullmatch(digits):
         return True
     return len(digits) in (4, 6) and _YEAR_MONTH.fullmatch(digits) is not None
+
+
+# --- Names that identify a patient ------------------------------------------------------------------------
+# Stricter than looks_identifying: that one hides anything that may name a person (over-hiding costs
+# nothing), this one decides that a file is patient data, so an ordinary name with a date or a number
+# (Screenshot 2024-03-02, Invoice_2024-03, IMG_20240302_123456) must not pass. It wants a person's name
+# in one of the forms clinical systems write (SURNAME_Given, "Surname, Given", SURNAME^GIVEN) next to a
+# full date, or a patient record number.
+_PATIENT_RECORD = re.compile(
+    r"(?<![^\W\d_])(?:mrn|patid|patientid|patient[\s_\-]?id|ptid|medrec|kvnr|fallnr|svnr|ahv|nhs|accession)"
+    r"[\s_\-#:.=]*\d{4,}",
+    re.IGNORECASE,
+)
+_PARTS = re.compile(r"[\s_\-.,;+()\[\]]+")
+# Organisation and document words that sit next to a capitalised acronym in ordinary names
+# (ACME_Corp_2024-01-15, IEEE_Standard_2023): never a given name.
+_NOT_GIVEN_NAMES = frozenset(
+    [
+        "corp",
+        "inc",
+        "ltd",
+        "llc",
+        "gmbh",
+        "ag",
+        "co",
+        "company",
+        "group",
+        "standard",
+        "standards",
+        "guideline",
+        "guidelines",
+        "guide",
+        "manual",
+        "specification",
+        "spec",
+        "form",
+        "forms",
+        "template",
+        "templates",
+        "letter",
+        "letters",
+        "statement",
+        "offer",
+        "order",
+        "quote",
+        "ticket",
+        "receipt",
+        "payslip",
+        "payroll",
+        "salary",
+        "tax",
+        "license",
+        "licence",
+        "certificate",
+        "slides",
+        "presentation",
+        "readme",
+        "first",
+        "last",
+        "latest",
+        "current",
+        "news",
+        "todo",
+        "changes",
+        "changelog",
+        "copying",
+        "authors",
+        "install",
+        "release",
+        "notes",
+        "update",
+        "upgrade",
+        "config",
+        "customer",
+        "customers",
+        "survey",
+        "forecast",
+        "overview",
+        "schedule",
+        "roster",
+        "timesheet",
+        "expenses",
+    ]
+)
+# Words naming a clinical document: next to one of them, a plain "Weber_Klaus" is a patient's name too.
+_CLINICAL_WORDS = frozenset(
+    [
+        "befund",
+        "befunde",
+        "arztbrief",
+        "entlassbrief",
+        "entlassungsbrief",
+        "ueberweisung",
+        "überweisung",
+        "referral",
+        "discharge",
+        "lab",
+        "labor",
+        "laborbefund",
+        "histologie",
+        "pathologie",
+        "anamnese",
+        "konsil",
+        "rezept",
+        "prescription",
+        "epicrisis",
+        "epikrise",
+        "ultraschall",
+        "sonographie",
+        "roentgen",
+        "röntgen",
+        "echo",
+        "ekg",
+        "ecg",
+        "eeg",
+        "biopsy",
+        "biopsie",
+        "op-bericht",
+    ]
+)
+_MIN_CAPS_SURNAME = 4  # WHO, ISO, IBM, NHS: short acronyms are more often organisations than surnames
+
+
+class PatientName(NamedTuple):
+    """How a file name identifies a patient: the strength (strong, medium, weak) and the pattern, in words."""
+
+    strength: str
+    why: str
+
+
+def patient_identifier(name: str) -> PatientName | None:
+    """Whether a file name (its stem, the extension is ignored) carries a patient identifier, and how surely."""
+    stem = _FILE_EXTENSION.sub("", name.strip()) or name.strip()
+    if not stem:
+        return None
+    record = _PATIENT_RECORD.search(stem) is not None
+    person = _written_person(stem)
+    if record:
+        if person:
+            return PatientName("strong", "file name with a patient name and a record number")
+        return PatientName("medium", "file name with a patient record number")
+    if person and _FULL_DATE.search(stem):
+        return PatientName(person, "file name with a patient name and a full date")
+    if _SSN.search(stem):
+        return PatientName("medium", "file name with a social security number")
+    return None
+
+
+def _written_person(stem: str) -> str | None:
+    """A person's name as clinical systems write it, and how sure that is.
+
+    medium: SMITH^JOHN, "Smith, John", SMITH_John, John_SMITH; weak: SMITH_JOHN (two words in capitals
+    may be any two words).
+    """
+    if _CARET_NAME.search(stem):
+        return "medium"
+    for surname, given in _COMMA_NAME.findall(stem):
+        if _name_like(surname) and _name_like(given) and given.casefold() not in _NOT_GIVEN_NAMES:
+            return "medium"
+    parts = [part for part in _PARTS.split(stem) if part]
+    clinical = any(part.casefold() in _CLINICAL_WORDS for part in parts)
+    found = None
+    for first, second in pairwise(parts):
+        if clinical and _given_name(first) and _given_name(second):
+            return "medium"  # Befund_Weber_Klaus
+        if _caps_surname(first) and _given_name(second):
+            if not second.isupper():
+                return "medium"
+            found = "weak"
+        elif _given_name(first) and not first.isupper() and _caps_surname(second):
+            return "medium"
+    return found
+
+
+def _caps_surname(word: str) -> bool:
+    return (
+        len(word) >= _MIN_CAPS_SURNAME
+        and word.isalpha()
+        and word.isupper()
+        and _name_like(word)
+        and word.casefold() not in _NOT_GIVEN_NAMES
+    )
+
+
+def _given_name(word: str) -> bool:
+    # A given name is letters only, capitalised (John) or in capitals (JOHN), and no common word.
+    return (
+        len(word) >= 2
+        and word.isalpha()
+        and word[0].isupper()
+        and (word[1:].islower() or word.isupper())
+        and _name_like(word)
+        and word.casefold() not in _NOT_GIVEN_NAMES
+    )
 
 
 # --- Tokens -----------------------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ def test_sniffing_decides_what_names_cannot(crawl: tuple[Run, dict[tuple[str, st
     assert imaging["sniffed"] >= 6
     assert imaging["study_stores"] == [{"path": "CD_EXPORT", "kind": "dicomdir", "files": 4}]
     public = crawl[1][(LABNAS.address, "public")]["content"]
-    assert public["sniffed"] == 1 and public["entries_seen"] == 15
+    # IM00002 (no extension), IM00001.dcm (its subtype from content) and Welcome.txt (.txt is read anywhere)
+    assert public["sniffed"] == 3 and public["entries_seen"] == 15
 
 
 def test_no_sniff_finds_nothing_that_needs_content(tmp_path: Path) -> None:

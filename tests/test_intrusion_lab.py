@@ -105,9 +105,9 @@ def test_the_facts_are_in_the_json(lab_scan: tuple[Run, Path]) -> None:
     assert (sweep["extension"], sweep["files"], sweep["drop"]) == ("locked", LOCKED_FILES, False)
     scf = next(s for s in scans["intrusion"] if s["kind"] == "coercion_file")
     assert (scf["target"], scf["directory"], scf["drop"]) == (COERCION_HOST, "", True)
-    assert (
-        scans["sniffed"] == 4
-    )  # config.json, cleanup.sh, @inventory.scf and kworkerd (one read for both checks)
+    # config.json, cleanup.sh, @inventory.scf and kworkerd (one read for both checks), and the ransom
+    # note HOW_TO_RECOVER_FILES.txt, whose head the medical classifier reads too (.txt anywhere)
+    assert scans["sniffed"] == 5
     assert not scans["truncated"] and scans["credentials"] == []
     printers = shares["print$"]["content"]
     assert printers["credentials_found"] == 2

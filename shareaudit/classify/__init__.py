@@ -4,10 +4,13 @@ Pure logic over names and bytes handed in by the caller; the type table lives in
 shareaudit/data/filetypes.toml. Typical flow for one file:
 
     name = classify_name(path)
-    NameOutcome.MEDICAL  -> name.verdict
+    NameOutcome.MEDICAL  -> name.verdict (name.refine: the head may name a more specific type, read it
+                            when the budget allows and resolve as for SNIFF)
     NameOutcome.SNIFF    -> resolve(name, sniff(first_4_kib, path), content_read=True)
-    NameOutcome.ARCHIVE  -> zip: list_zip(size, read) then classify_archive(listing.names);
-                            7z: sniff(first bytes, path)
+    NameOutcome.ARCHIVE  -> zip: classify_zip(size, read): the listing, then the heads of a few entries
+                            when the names do not decide; 7z: the name's verdict
+A name carrying a patient identifier gives a `patient_document` verdict that stands when the content
+shows nothing (NameVerdict.stands). `classify_file` (probe.py) is the whole sequence for one file.
 """
 
 from shareaudit.classify.archive import (
@@ -18,12 +21,17 @@ from shareaudit.classify.archive import (
     ZipUnreadable,
     classify_archive,
     classify_unlisted_archive,
+    classify_zip,
+    entry_head,
+    entry_head_ranges,
+    judge_zip,
     list_zip,
     parse_central_directory,
     parse_zip_tail,
     zip_tail_range,
 )
 from shareaudit.classify.checks import HEAD_LIMIT
+from shareaudit.classify.probe import classify_file
 from shareaudit.classify.sniff import sniff
 from shareaudit.classify.table import (
     FileType,
@@ -58,9 +66,14 @@ __all__ = [
     "ZipProblem",
     "ZipUnreadable",
     "classify_archive",
+    "classify_file",
     "classify_name",
     "classify_unlisted_archive",
+    "classify_zip",
     "default_table",
+    "entry_head",
+    "entry_head_ranges",
+    "judge_zip",
     "list_zip",
     "load_table",
     "parse_central_directory",

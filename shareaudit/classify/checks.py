@@ -5,6 +5,7 @@ input (truncated, empty or random bytes). The type table refers to them by name.
 """
 
 import codecs
+import math
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -178,20 +179,28 @@ def dicom_media_storage_class(head: HeadView, args: tuple[str, ...]) -> bool:
 
 
 def dicom_raw_dataset(head: HeadView, args: tuple[str, ...]) -> bool:
-    """True if the head parses as a DICOM data set without preamble (ACR-NEMA, or pydicom force=True)."""
+    """True if the head parses as a DICOM data set without preamble (ACR-NEMA, or pydicom force=True).
+
+    Little endian (implicit or explicit VR) starts with group 0002 or 0008 as 02 00 / 08 00; Explicit VR
+    Big Endian (PS3.5 A.3, retired but still written by old modalities) as 00 02 / 00 08.
+    """
     data = head.data
-    if len(data) < 8 or data[1] != 0 or data[0] not in (0x02, 0x08):
+    if len(data) < 8:
         return False
-    return _plausible_elements(data, explicit=True) or _plausible_elements(data, explicit=False)
+    if data[1] == 0 and data[0] in (0x02, 0x08):
+        return _plausible_elements(data, explicit=True) or _plausible_elements(data, explicit=False)
+    if data[0] == 0 and data[1] in (0x02, 0x08):
+        return _plausible_elements(data, explicit=True, order=">")
+    return False
 
 
-def _plausible_elements(data: bytes, *, explicit: bool) -> bool:
+def _plausible_elements(data: bytes, *, explicit: bool, order: str = "<") -> bool:
     """At least two consecutive elements with ascending tags, known VRs (explicit) and even lengths."""
     pos = 0
     previous = (-1, -1)
     parsed = 0
     while parsed < 4 and pos + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, pos)
+        group, element = struct.unpack_from(f"{order}HH", data, pos)
         if (group, element) <= previous or (parsed == 0 and group not in (0x0002, 0x0008)):
             return False
         if group % 2 or group > 0x0020:
@@ -203,10 +212,10 @@ def _plausible_elements(data: bytes, *, explicit: bool) -> bool:
             if vr in _LONG_VRS:
                 if pos + 12 > len(data) or data[pos + 6 : pos + 8] != b"\x00\x00":
                     return False
-                (value_length,) = struct.unpack_from("<I", data, pos + 8)
+                (value_length,) = struct.unpack_from(f"{order}I", data, pos + 8)
                 header = 12
             else:
-                (value_length,) = struct.unpack_from("<H", data, pos + 6)
+                (value_length,) = struct.unpack_from(f"{order}H", data, pos + 6)
                 header = 8
         else:
             (value_length,) = struct.unpack_from("<I", data, pos + 4)
@@ -247,14 +256,33 @@ def analyze_header(head: HeadView, args: tuple[str, ...]) -> bool:
 
 
 def mgh_header(head: HeadView, args: tuple[str, ...]) -> bool:
-    """FreeSurfer MGH: big-endian version 1, positive dimensions, a known voxel type (mghformat.py)."""
+    """FreeSurfer MGH: big-endian version 1, positive dimensions, a known voxel type (mghformat.py).
+
+    With the argument "oriented" the header must also carry its orientation block: goodRASFlag 1, voxel
+    sizes in (0, 1000) mm and nine finite direction cosines, no column all zero (nibabel
+    freesurfer/mghformat.py header layout: 7 ints, a short, 3 + 9 + 3 floats, all big-endian). Real
+    volumes have unit columns; nibabel's own test volume does not, so unit length is not required.
+    """
     data = head.data
     if len(data) < 28:
         return False
     version, width, height, depth, frames, voxel_type, dof = struct.unpack_from(">7i", data, 0)
     if version != 1 or voxel_type not in (0, 1, 3, 4) or dof < 0:
         return False
-    return all(1 <= size < 1 << 24 for size in (width, height, depth, frames))
+    if not all(1 <= size < 1 << 24 for size in (width, height, depth, frames)):
+        return False
+    if "oriented" not in args:
+        return True
+    if len(data) < 30 + 15 * 4 or struct.unpack_from(">h", data, 28)[0] != 1:
+        return False
+    floats = struct.unpack_from(">15f", data, 30)
+    spacing, cosines = floats[:3], floats[3:12]
+    if not all(0.0 < size < 1000.0 for size in spacing):
+        return False
+    if not all(math.isfinite(value) and abs(value) <= 1000.0 for value in cosines):
+        return False
+    columns = (cosines[0:3], cosines[3:6], cosines[6:9])
+    return all(any(value != 0.0 for value in column) for column in columns)
 
 
 def contains_bytes(head: HeadView, args: tuple[str, ...]) -> bool:
@@ -300,8 +328,11 @@ _RESOURCE_TYPE = re.compile(r"\s*:\s*\"[A-Z][A-Za-z]+\"")
 
 
 def fhir_json(head: HeadView, args: tuple[str, ...]) -> bool:
-    """A JSON object (or the first NDJSON line) with a top-level "resourceType" string (FHIR json.html)."""
+    """A JSON object (or the first NDJSON line, or the first object of an array) with a top-level
+    "resourceType" string (FHIR json.html; exports also write arrays of resources)."""
     text = head.text
+    if text and text.startswith("["):
+        text = text[1:].lstrip()
     if not text or not text.startswith("{"):
         return False
     depth = 0
@@ -341,6 +372,59 @@ def _string_end(text: str, start: int) -> int:
     return -1
 
 
+# --- DICOM JSON -------------------------------------------------------------------------------------------
+# PS3.18 F.2: an object (or an array of objects) whose members are named by 8 hex digit tags, each an
+# object with a "vr" member: {"00080005": {"vr": "CS", "Value": [...]}, ...}.
+_DICOM_JSON = re.compile(
+    r'\A\[?\s*\{\s*"[0-9A-Fa-f]{8}"\s*:\s*\{\s*(?:"(?:Value|InlineBinary|BulkDataURI)"\s*:[^{}]*?,\s*)?"vr"\s*:\s*"[A-Z]{2}"'
+)
+
+
+def dicom_json(head: HeadView, args: tuple[str, ...]) -> bool:
+    """The DICOM JSON model: the first member is a tag with a VR (PS3.18 F.2)."""
+    text = head.text
+    return text is not None and _DICOM_JSON.match(text) is not None
+
+
+# --- WFDB -------------------------------------------------------------------------------------------------
+# physionet.org/physiotools/wag/header-5.htm. Record line: name[/segments] signals [fs[/counter[(base)]]
+# [samples [time [date]]]]. Signal line: file format[xsamp][:skew][+offset] [gain...]; segment line
+# (multi-segment records): name samples.
+_WFDB_RECORD = re.compile(
+    r"[A-Za-z0-9_\-]+(/\d+)?[ \t]+(\d+)(?:[ \t]+\d+(?:\.\d*)?(?:/\d+(?:\.\d*)?(?:\(-?\d+\))?)?"
+    r"(?:[ \t]+\d+(?:[ \t]+\S+(?:[ \t]+\S+)?)?)?)?[ \t]*"
+)
+_WFDB_FORMATS = "8|16|61|80|160|212|310|311|24|32|508|516|524"
+_WFDB_SIGNAL = re.compile(rf"\S+[ \t]+(?:{_WFDB_FORMATS})(?:x\d+)?(?::\d+)?(?:\+\d+)?(?:[ \t]|$)")
+_WFDB_SEGMENT = re.compile(r"(?:[A-Za-z0-9_\-]+|~)[ \t]+\d+[ \t]*")
+
+
+def wfdb_header(head: HeadView, args: tuple[str, ...]) -> bool:
+    """A WFDB header: a record line and a first signal (or segment) line that fit the specification."""
+    text = head.text
+    if not text:
+        return False
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if len(lines) < 2:
+        return False
+    record = _WFDB_RECORD.fullmatch(lines[0])
+    if record is None or int(record.group(2)) == 0:
+        return False
+    if record.group(1):
+        return _WFDB_SEGMENT.fullmatch(lines[1]) is not None
+    return _WFDB_SIGNAL.match(lines[1]) is not None
+
+
+# --- TrackVis ---------------------------------------------------------------------------------------------
+def trk_header(head: HeadView, args: tuple[str, ...]) -> bool:
+    """TrackVis: "TRACK" then, at offset 996, hdr_size 1000 in either byte order (trackvis.org file format)."""
+    data = head.data
+    if len(data) < 1000 or not data.startswith(b"TRACK"):
+        return False
+    return data[996:1000] in (struct.pack("<i", 1000), struct.pack(">i", 1000))
+
+
 Check = Callable[[HeadView, tuple[str, ...]], bool]
 
 CHECKS: Mapping[str, Check] = {
@@ -351,4 +435,7 @@ CHECKS: Mapping[str, Check] = {
     "contains_bytes": contains_bytes,
     "edf_header": edf_header,
     "fhir_json": fhir_json,
+    "dicom_json": dicom_json,
+    "wfdb_header": wfdb_header,
+    "trk_header": trk_header,
 }

@@ -23,11 +23,39 @@ def sniff(head: bytes, name: str, table: TypeTable | None = None) -> Verdict | N
     table = table or default_table()
     data = bytes(head[:HEAD_LIMIT])
     if data.startswith(GZIP_MAGIC):
-        # .nii.gz, .mnc.gz, .mgz, .dcm.gz: decompress only what the head holds and look again (one level).
+        # .nii.gz, .mnc.gz, .mgz, .dcm.gz, .tar.gz: decompress only what the head holds and look again.
         inner = _gunzip_head(data)
-        verdict = _match(table, HeadView(inner), _gunzipped_name(name)) if inner else None
+        verdict = (
+            _in_tar(table, inner) or _match(table, HeadView(inner), _gunzipped_name(name)) if inner else None
+        )
         return replace(verdict, evidence=f"gzip-compressed: {verdict.evidence}") if verdict else None
-    return _match(table, HeadView(data), name)
+    return _in_tar(table, data) or _match(table, HeadView(data), name)
+
+
+# POSIX ustar (pax) and GNU tar headers: 512 bytes, "ustar" at 257, size in octal at 124, type at 156.
+_TAR_BLOCK = 512
+_TAR_MAGIC = b"ustar"
+_TAR_FILE_TYPES = (b"0", b"\0", b"7")
+
+
+def _in_tar(table: TypeTable, data: bytes) -> Verdict | None:
+    """The first regular member of a tar whose header and first bytes lie in the head, judged by its bytes."""
+    position = 0
+    while position + _TAR_BLOCK <= len(data) and data.startswith(_TAR_MAGIC, position + 257):
+        header = data[position : position + _TAR_BLOCK]
+        member = header[:100].split(b"\0", 1)[0].decode("utf-8", errors="replace")
+        size_field = header[124:136].split(b"\0", 1)[0].strip()
+        try:
+            size = int(size_field or b"0", 8)
+        except ValueError:
+            return None
+        if header[156:157] in _TAR_FILE_TYPES and size > 0:
+            body = data[position + _TAR_BLOCK : position + _TAR_BLOCK + size]
+            verdict = _match(table, HeadView(body), member) if body else None
+            return replace(verdict, evidence=f"tar member: {verdict.evidence}") if verdict else None
+        # A directory, link or pax header: skip it (and its data, when it is in the head) to the next header.
+        position += _TAR_BLOCK + (size + _TAR_BLOCK - 1) // _TAR_BLOCK * _TAR_BLOCK
+    return None
 
 
 def _gunzip_head(data: bytes) -> bytes:

@@ -24,10 +24,22 @@ from shareaudit.classify.verdict import (
 )
 from shareaudit.errors import InputError
 from shareaudit.plan.files import STRICT, Loc, TomlDocument, read_toml
+from shareaudit.redact import patient_identifier
 
 SCHEMA_VERSION = 1
 # The type reported for an archive whose entries cannot be listed but whose location looks medical.
 UNREADABLE_ARCHIVE = "unreadable_archive"
+# The type of a file whose name carries a patient identifier (redact.patient_identifier), whatever its
+# format: scanned referrals and lab results that a multifunction printer leaves on a share.
+PATIENT_DOCUMENT = "patient_document"
+# Every patient identifier needs at least four digits (a full date, a record number, an SSN): names with
+# fewer are not looked at further, which keeps the check off the path of most file names.
+# Reads that only refine a type the name already decided (a .dcm that is a DICOMDIR or an ECG): at most
+# this share of the sniff budget per share, and this many per directory (a study folder of 5,000 .dcm
+# files is DICOM by name; its first few say whether they are waveforms).
+REFINE_SNIFF_SHARE = 0.2
+REFINE_PER_DIRECTORY = 8
+_FOUR_DIGITS = re.compile(r"(?:\D*\d){4}")
 
 
 class TableError(InputError, ValueError):
@@ -117,6 +129,10 @@ _PATTERN_EVIDENCE = {
     "dicom_uid": "file named like a DICOM UID",
 }
 
+# What follows the last dot is an extension when it is short and has a letter (.pdf, .mp4, .7z); after
+# "image.1", "1.2.840.10008.1", "report v2.0-final" or "Scan 10.15.33" the name has none and is read.
+_EXTENSION = re.compile(r"(?=[a-z0-9_~$]*[a-z])[a-z0-9_~$]{1,10}")
+
 # Words inside a path component: "CTScans" -> CT, Scans; "MRI_2024" -> MRI, 2024.
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _LOCATION_CACHE_LIMIT = 1 << 16
@@ -183,6 +199,25 @@ class TypeTable:
         base = path[cut + 1 :]
         if not base:
             return NOT_MEDICAL
+        result = self._by_name(path, cut, base)
+        if result.outcome is NameOutcome.MEDICAL or not _FOUR_DIGITS.match(base):
+            return result
+        return self._patient_document(result, base)
+
+    def _patient_document(self, result: NameVerdict, base: str) -> NameVerdict:
+        """A name carrying a patient identifier makes the file patient data, unless the table decided already."""
+        if PATIENT_DOCUMENT not in self.types:
+            return result
+        patient = patient_identifier(base)
+        if patient is None:
+            return result
+        verdict = self.verdict(PATIENT_DOCUMENT, Confidence(patient.strength), patient.why)
+        if result.outcome is NameOutcome.NOT_MEDICAL:
+            return NameVerdict(NameOutcome.MEDICAL, verdict)
+        # SNIFF or ARCHIVE: what the content shows wins; when it shows nothing, the name still stands.
+        return NameVerdict(result.outcome, verdict, result.archive, stands=True)
+
+    def _by_name(self, path: str, cut: int, base: str) -> NameVerdict:
         lowered = base.lower()
         rule = self._by_exact.get(lowered)
         if rule is None:
@@ -190,7 +225,7 @@ class TypeTable:
         if rule is not None:
             return self._apply(rule, path, cut, base)
         dot = lowered.rfind(".")
-        if dot == 0 or (dot > 0 and not lowered[dot + 1 :].isdigit()):
+        if dot == 0 or (dot > 0 and _EXTENSION.fullmatch(lowered, dot + 1)):
             # Dotfiles (.bashrc, .DS_Store) are configuration; other extensions are not in the table.
             return NOT_MEDICAL
         # No extension, or a numeric one (UID names, "image.1"): DICOM is often stored like this.
@@ -364,9 +399,12 @@ class _NameEntry(BaseModel):
     confidence: _ConfidenceName | None = None
     where: _WhereName = "anywhere"
     archive: Literal["zip", "7z"] | None = None
+    refine: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.refine and self.action != "medical":
+            raise ValueError("refine is only for action 'medical'")
         if self.action == "medical" and self.confidence is None:
             raise ValueError("a medical name rule needs a confidence")
         if self.action == "archive" and self.archive is None:
@@ -526,7 +564,9 @@ class _Builder:
             verdict = None
             if type_id is not None and confidence is not None:
                 verdict = Verdict(type_id, self.types[type_id].label, confidence, evidence)
-            return _NameRule(NameVerdict(outcome, verdict, archive), medical_location, pattern)
+            return _NameRule(
+                NameVerdict(outcome, verdict, archive, refine=entry.refine), medical_location, pattern
+            )
 
         if entry.pattern is not None:
             self.patterns.append(make(_PATTERN_EVIDENCE[entry.pattern], entry.pattern))

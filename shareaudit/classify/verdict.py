@@ -42,11 +42,18 @@ class NameVerdict:
     `verdict` is the decision for MEDICAL; for SNIFF and ARCHIVE it is what the name suggests when
     the content cannot be read (access denied, file locked), or None when the name suggests nothing.
     `archive` is set for ARCHIVE.
+
+    `refine` (MEDICAL only): the name decides, but the head may name a more specific type (a DICOMDIR
+    or an ECG waveform named .dcm, an ISHNE recording named .ecg); read it when the sniff budget allows.
+    `stands` (SNIFF and ARCHIVE): the name's verdict stands when the content, once read, shows nothing
+    medical (a file named after a patient is a patient document whatever its bytes are).
     """
 
     outcome: NameOutcome
     verdict: Verdict | None = None
     archive: ArchiveFormat | None = None
+    refine: bool = False
+    stands: bool = False
 
 
 NOT_MEDICAL = NameVerdict(NameOutcome.NOT_MEDICAL)
@@ -59,7 +66,7 @@ def resolve(name: NameVerdict, content: Verdict | None, *, content_read: bool) -
     if name.outcome is NameOutcome.MEDICAL:
         # A .dcm whose head matched nothing may still be a DICOM variant the sniffer does not know.
         return name.verdict
-    if name.outcome is NameOutcome.NOT_MEDICAL or content_read:
+    if name.outcome is NameOutcome.NOT_MEDICAL or (content_read and not name.stands):
         # The name only suggested reading; the content, once read, showed nothing.
         return None
     return name.verdict

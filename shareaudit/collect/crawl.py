@@ -34,7 +34,6 @@ from shareaudit.classify import (
     NameVerdict,
     Verdict,
     ZipListing,
-    classify_archive,
     classify_name,
     parse_central_directory,
     parse_zip_tail,
@@ -42,6 +41,7 @@ from shareaudit.classify import (
     sniff,
     zip_tail_range,
 )
+from shareaudit.classify.archive import entry_head, entry_head_ranges, judge_zip
 from shareaudit.classify.lookout import (
     Look,
     Looked,
@@ -51,6 +51,7 @@ from shareaudit.classify.lookout import (
     look_at_name,
     look_unread,
 )
+from shareaudit.classify.table import REFINE_PER_DIRECTORY, REFINE_SNIFF_SHARE
 from shareaudit.collect.walk import Entry, Lister
 from shareaudit.errors import CollectError
 from shareaudit.model import (
@@ -235,6 +236,10 @@ class ShareCrawl:
         self.look_reads = 0
         self.look_cap = max(1, int(bounds.max_sniff * LOOK_SNIFF_SHARE)) if bounds.max_sniff else 0
         self.zip_queue: list[tuple[str, Entry, NameVerdict]] = []
+        # Optional reads that let the content name a more specific type than the name (NameVerdict.refine):
+        # a share of --max-sniff in all, a few per directory, never counted as a bound hit.
+        self.refine_cap = int(bounds.max_sniff * REFINE_SNIFF_SHARE)
+        self.refine_directory: tuple[str, int] = ("", 0)
 
     def _hit(self, bound: str) -> None:
         if bound not in self.bounds_hit:
@@ -244,7 +249,10 @@ class ShareCrawl:
         path = _join(directory, entry.name)
         verdict = classify_name(path)
         if verdict.outcome is NameOutcome.MEDICAL and verdict.verdict is not None:
-            self.tally.add(directory, entry, verdict.verdict)
+            if verdict.refine and self._may_refine(directory):
+                self.sniff_queue.append((directory, entry, verdict))
+            else:
+                self.tally.add(directory, entry, verdict.verdict)
         elif verdict.outcome is NameOutcome.SNIFF:
             self._defer(self.sniff_queue, directory, entry, verdict)
         elif verdict.outcome is NameOutcome.ARCHIVE:
@@ -262,6 +270,17 @@ class ShareCrawl:
             if self.bounds.sniff:
                 self._hit("sniff")
             self._settle(directory, entry, verdict, None, read=False)
+
+    def _may_refine(self, directory: str) -> bool:
+        name, count = self.refine_directory
+        count = count + 1 if name == directory else 1
+        if not self.bounds.sniff or count > REFINE_PER_DIRECTORY or self.refine_cap <= 0:
+            return False
+        if self._reads_planned() >= self.bounds.max_sniff:
+            return False
+        self.refine_directory = (directory, count)
+        self.refine_cap -= 1
+        return True
 
     def _reads_planned(self) -> int:
         return self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) + self.look_reads
@@ -370,22 +389,42 @@ class ShareCrawl:
             window = zip_tail_range(entry.size)
             ranges.append((_join(directory, entry.name), window.offset, window.length))
         tails = dict(self.walker.read_ranges(ranges))
-        for directory, entry, name in queue:
+        listings: dict[str, tuple[ZipListing, int]] = {}
+        for directory, entry, _ in queue:
             path = _join(directory, entry.name)
             tail = tails.get(path)
-            content = None
-            if isinstance(tail, bytes):
-                self.tally.sniffed += 1
-                parsed = parse_zip_tail(tail, entry.size)
-                if isinstance(parsed, CentralDirectoryRead):
-                    # The central directory lies before the tail: one more bounded read.
-                    more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
-                    directory_bytes = more.get(path)
-                    if isinstance(directory_bytes, bytes):
-                        parsed = parse_central_directory(directory_bytes, parsed.entries)
-                if isinstance(parsed, ZipListing):
-                    content = classify_archive(parsed.names)
-            self._settle(directory, entry, name, content, isinstance(tail, bytes))
+            if not isinstance(tail, bytes):
+                continue
+            self.tally.sniffed += 1
+            parsed = parse_zip_tail(tail, entry.size)
+            if isinstance(parsed, CentralDirectoryRead):
+                # The central directory lies before the tail: one more bounded read.
+                more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
+                directory_bytes = more.get(path)
+                if isinstance(directory_bytes, bytes):
+                    parsed = parse_central_directory(directory_bytes, parsed.entries, parsed.prefix)
+            if isinstance(parsed, ZipListing):
+                listings[path] = (parsed, entry.size)
+        heads = self._entry_heads(listings)
+        for directory, entry, name in queue:
+            path = _join(directory, entry.name)
+            listed = listings.get(path)
+            content = judge_zip(listed[0], heads.get(path, {})) if listed else None
+            self._settle(directory, entry, name, content, isinstance(tails.get(path), bytes))
+
+    def _entry_heads(self, listings: dict[str, tuple[ZipListing, int]]) -> dict[str, dict[str, bytes]]:
+        """The first bytes of the few entries each ZIP's names leave undecided: the i-th of every ZIP per batch."""
+        plans = {path: entry_head_ranges(listing, size) for path, (listing, size) in listings.items()}
+        heads: dict[str, dict[str, bytes]] = {}
+        for index in range(max((len(plan) for plan in plans.values()), default=0)):
+            batch = [(path, plan[index]) for path, plan in plans.items() if index < len(plan)]
+            read = dict(self.walker.read_ranges([(path, w.offset, w.length) for path, (_, w) in batch]))
+            for path, (member, _) in batch:
+                data = read.get(path)
+                head = entry_head(member, data) if isinstance(data, bytes) else None
+                if head:
+                    heads.setdefault(path, {})[member.name] = head
+        return heads
 
     def run(self) -> Content:
         """Walk the share within the bounds and return what was found."""

@@ -112,7 +112,14 @@ def test_an_unbounded_walk_counts_exactly_and_estimates_nothing() -> None:
     assert {t: m.count for t, m in content.medical.items()} == {"dicom": 2, "hl7v2": 1}
     assert content.medical["dicom"].confidence == "strong"  # the extensionless one was sniffed: DICM at 128
     assert (content.entries_seen, content.dirs_seen, content.files_seen, content.denied_dirs) == (9, 4, 5, 1)
-    assert content.sniffed == 1 and lister.heads == ["Teaching\\case_042\\IM00002"]
+    # Read: the extensionless file, the .dcm to refine its subtype, the .txt files (HL7 heads are cheap).
+    assert content.sniffed == 4
+    assert sorted(lister.heads) == [
+        "README.txt",
+        "Teaching\\case_042\\IM00001.dcm",
+        "Teaching\\case_042\\IM00002",
+        "Teaching\\case_042\\notes.txt",
+    ]
     assert content.estimated is False and content.truncated is False and content.bounds_hit == ()
     assert sorted(f.type_id for f in found) == ["dicom", "dicom", "hl7v2"]  # every medical file, as found
 
@@ -200,3 +207,40 @@ def test_no_sniff_reads_nothing(sniff: bool) -> None:
     content = walk.run()
     assert content.medical["dicom"].count == (2 if sniff else 1)
     assert bool(lister.heads) is sniff and content.bounds_hit == ()
+
+
+# --- what the content refines (issue #11) ---------------------------------------------------------------
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_entries_are_judged_by_their_heads_in_batches() -> None:
+    # Names that decide nothing: the heads of (at most four) entries of each ZIP, the i-th of all ZIPs at once.
+    tree: Tree = {
+        "Exports": {f"case{n}.zip": _zip({f"export/{k:04d}": DICM for k in range(6)}) for n in range(3)},
+        "Office": {"letters.zip": _zip({"a.txt": b"Dear team", "b.pdf": b"%PDF-1.4"})},
+    }
+    walk, lister = crawl(tree)
+    content = walk.run()
+    assert {t: m.count for t, m in content.medical.items()} == {"dicom_archive": 3}
+    assert content.medical["dicom_archive"].confidence == "strong"  # DICM at 128 inside an entry
+    # Per ZIP: the tail, then its entry heads (four for the exports, one .txt for the letters).
+    assert sorted(lister.ranges).count("Exports\\case0.zip") == 1 + 4
+    assert sorted(lister.ranges).count("Office\\letters.zip") == 1 + 1
+
+
+def test_dcm_refinement_is_capped_per_folder_and_never_a_bound() -> None:
+    dicomdir = b"\0" * 128 + b"DICM" + b"\x02\x00\x02\x00UI\x14\x00" + b"1.2.840.10008.1.3.10"
+    tree: Tree = {"CD": {"DICOMDIR.dcm": dicomdir, **{f"IM{n:04d}.dcm": DICM for n in range(20)}}}
+    walk, lister = crawl(tree)
+    content = walk.run()
+    assert content.medical["dicomdir"].count == 1 and content.medical["dicom"].count == 20
+    assert len(lister.heads) == 8  # the first eight .dcm of the folder; the rest are DICOM by name
+    assert content.bounds_hit == () and not content.truncated
