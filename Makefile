@@ -10,7 +10,8 @@ DC := $(PY) tests/lab/dc.py
 DICOMLAB := $(PY) tests/lab/dicomlab.py
 NFSLAB := $(PY) tests/lab/nfslab.py
 FTPLAB := $(PY) tests/lab/ftplab.py
-# Debian packages the lab and the tests need (only the missing ones are installed).
+# Debian packages the lab and the tests need (only the missing ones are installed). npm (when no npm is on
+# the PATH) fetches the corpus test's pinned CDA, HL7 and FHIR example packages (tests/corpus/).
 # chromium: the HTML report is opened in headless Chromium by the tests (tests/chromium.py).
 APT_PACKAGES := samba smbclient acl attr iproute2 procps python3-venv python3-pip chromium
 # The lab's AD DC (tests/lab/dc.py) and Kerberos: samba-ad-dc, winbind, krb5-user (kinit), openssl (the
@@ -32,6 +33,7 @@ DEMO_OUT := demo-output
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
