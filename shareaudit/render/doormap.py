@@ -3,7 +3,7 @@ which right, and where the medical data sits; drawn as inline SVG by templates/p
 
 Everything protocol-specific happens in `build_doors`: one builder per protocol turns a host's facts into
 neutral `Door`s (a name, a kind, the medical data behind it, and one `Edge` per identity that gets in with
-its strongest right). Adding a protocol (FTP, NFS) is adding a builder to `BUILDERS`; until then a service
+its strongest right). Adding a protocol is adding a builder to `BUILDERS` (SMB, DICOM, FTP and NFS have theirs); a service
 of an unknown protocol is drawn as a door of its own without edges. The layout (`layout`) only knows doors,
 identities and edges: coordinates for the template, which writes the SVG with autoescaping on, so a hostile
 server name is text in a <text> element, never markup. No script draws anything.
@@ -19,9 +19,9 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from shareaudit.model import Access, HostResult, Role, Service, Share
+from shareaudit.model import Access, Basis, Content, HostResult, Role, Service, Share
 from shareaudit.render.printable import printable
-from shareaudit.rules.facts import host_label, identity_class, medical_files
+from shareaudit.rules.facts import host_label, identity_class, medical_files, medical_summary
 
 READ, WRITE, CONTROL = "read", "write", "control"
 _STRENGTH = {READ: 1, WRITE: 2, CONTROL: 3}
@@ -129,14 +129,80 @@ def dicom_doors(host: HostResult, service: Service) -> Iterable[Door]:
     yield Door("dicom", f"port {service.port}", f"port, {transport}", edges, studies, text)
 
 
+def _content_text(content: Content | None) -> str:
+    return medical_summary(content) if content is not None and content.medical else ""
+
+
+def ftp_doors(host: HostResult, service: Service) -> Iterable[Door]:
+    """An FTP port: one door per tree logins land in; each login's strongest right in it (its folders that
+    take files: write, uncertain when only LIST mode bits say so; a readable landing folder: read)."""
+    ftp = service.ftp
+    if ftp is None:
+        return
+    trees = {tree.identity: tree for tree in ftp.trees}
+    walker_of = {label: tree.same_as or label for label, tree in trees.items()}
+    for label, tree in trees.items():
+        if tree.same_as is not None:
+            continue  # drawn with the tree of the less privileged login that walked it
+        edges = []
+        for member, walker in walker_of.items():
+            if walker != label:
+                continue
+            held = trees[member]
+            writable = [f for f in held.folders if f.writable]
+            if writable:
+                sure = any(f.basis is not Basis.UNCERTAIN for f in writable)
+                edges.append(Edge(member, WRITE, uncertain=not sure))
+            elif held.list or held.read:
+                edges.append(Edge(member, READ, uncertain=held.read_basis is Basis.UNCERTAIN))
+        transport = "implicit TLS" if ftp.transport == "implicit_tls" else "TLS" if ftp.auth_tls else "plain"
+        root = tree.root or "/"
+        yield Door(
+            "ftp",
+            f"port {service.port} {root}",
+            f"FTP tree, {transport}",
+            tuple(edges),
+            medical_files(tree.content),
+            _content_text(tree.content),
+            note="" if tree.content is not None else "not walked",
+        )
+
+
+def nfs_doors(host: HostResult, service: Service) -> Iterable[Door]:
+    """An NFS port: one door per export; each AUTH_SYS identity's strongest right (list and read done, write
+    as the server's ACCESS answer claims it: uncertain)."""
+    nfs = service.nfs
+    if nfs is None or nfs.role != "nfs":
+        return
+    for export in nfs.exports:
+        edges = []
+        for label, access in export.access.items():
+            if not access.mount:
+                continue
+            if access.write:
+                edges.append(Edge(label, WRITE, uncertain=access.basis.get("write") is not Basis.MEASURED))
+            elif access.read or access.list:
+                edges.append(Edge(label, READ, uncertain=access.basis.get("read") is Basis.GRANTED))
+        note = "" if export.content is not None else "not walked"
+        yield Door(
+            "nfs",
+            export.path,
+            "NFS export" + (", any host" if export.everyone else ""),
+            tuple(edges),
+            medical_files(export.content),
+            _content_text(export.content),
+            note=note,
+        )
+
+
 def other_doors(host: HostResult, service: Service) -> Iterable[Door]:
     """A protocol without a builder of its own: the door is shown, who gets through is not drawn."""
     yield Door(service.protocol, f"port {service.port}", "port", note="answered; who gets in is not mapped")
 
 
 ServiceBuilder = Callable[[HostResult, Service], Iterable[Door]]
-# Protocol -> builder for its services. FTP and NFS add theirs here (Service.ftp / Service.nfs facts).
-BUILDERS: dict[str, ServiceBuilder] = {"dicom": dicom_doors}
+# Protocol -> builder for its services.
+BUILDERS: dict[str, ServiceBuilder] = {"dicom": dicom_doors, "ftp": ftp_doors, "nfs": nfs_doors}
 
 
 def build_doors(host: HostResult) -> tuple[Door, ...]:

@@ -8,7 +8,7 @@ fires the same on both. One finding per door and untrusted vantage point: each s
 firewall change and is tracked on its own (fingerprinted by door and vantage point).
 
 Services other than SMB are judged by protocol (`_SERVICE_REACH`): a DICOM port is a door to medical data
-by nature, an NFS port by the exports it let mount. FTP adds its entry there when it lands; the merge
+by nature, an NFS port by the exports it let mount, an FTP port by what anonymous logins reach; the merge
 itself needs nothing.
 """
 
@@ -120,11 +120,27 @@ def _nfs_reach(service: Service) -> tuple[Severity, str]:
     return Severity.MEDIUM, "the port answers NFS"
 
 
+def _ftp_reach(service: Service) -> tuple[Severity, str]:
+    """An FTP port that answered from an untrusted segment: anonymous logins, their medical data and uploads."""
+    ftp = service.ftp
+    trees = [t for t in (ftp.trees if ftp is not None else ()) if t.identity == "anonymous"]
+    medical = sum(m.count for t in trees if t.content is not None for m in t.content.medical.values())
+    uploads = any(f.writable for t in trees for f in t.folders)
+    if medical:
+        return Severity.CRITICAL, f"anonymous FTP logs in and reads {medical} medical file(s)"
+    if uploads:
+        return Severity.HIGH, "anonymous FTP may add files"
+    if trees:
+        return Severity.HIGH, "anonymous FTP logs in"
+    return Severity.MEDIUM, "the port answers FTP"
+
+
 # Protocol -> how reaching one of its ports from an untrusted segment is judged. A protocol without an
 # entry raises no finding (its facts are not understood here).
 _SERVICE_REACH: dict[str, Callable[[Service], tuple[Severity, str]]] = {
     "dicom": _dicom_reach,
     "nfs": _nfs_reach,
+    "ftp": _ftp_reach,
 }
 
 

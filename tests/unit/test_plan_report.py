@@ -26,7 +26,22 @@ from synthetic import (
 from synthetic import result as scan_result
 
 from shareaudit import scanfile
-from shareaudit.model import DicomFacts, HostResult, ScanResult, Service, StudyReach
+from shareaudit.model import (
+    Basis,
+    Content,
+    DicomFacts,
+    FtpFacts,
+    FtpFolder,
+    FtpTree,
+    HostResult,
+    MedicalCount,
+    NfsAccess,
+    NfsExport,
+    NfsFacts,
+    ScanResult,
+    Service,
+    StudyReach,
+)
 from shareaudit.render import doormap, html
 from shareaudit.render.doormap import BUILDERS, Door, Edge, build_doors, fold, layout
 from shareaudit.render.estate import TrendPoint, estate_view
@@ -80,17 +95,59 @@ def test_doors_are_built_per_protocol_with_the_strongest_right_per_identity() ->
 
 
 def test_a_protocol_without_a_builder_is_still_a_door_and_a_builder_is_all_it_takes() -> None:
-    nfs = host("nas01", [], services=(Service("nfs", 2049, True),))
-    [door] = build_doors(nfs)
-    assert (door.protocol, door.name, door.edges) == ("nfs", "port 2049", ())
-    BUILDERS["nfs"] = lambda h, s: [
-        Door("nfs", "/export/pacs", "export", (Edge("anonymous", "read"),), 3, "dicom 3")
+    other = host("nas01", [], services=(Service("webdav", 443, True),))
+    [door] = build_doors(other)
+    assert (door.protocol, door.name, door.edges) == ("webdav", "port 443", ())
+    BUILDERS["webdav"] = lambda h, s: [
+        Door("webdav", "/dav/pacs", "collection", (Edge("anonymous", "read"),), 3, "dicom 3")
     ]
     try:
-        [door] = build_doors(nfs)
-        assert door.name == "/export/pacs" and door.open_edges
+        [door] = build_doors(other)
+        assert door.name == "/dav/pacs" and door.open_edges
     finally:
-        del BUILDERS["nfs"]
+        del BUILDERS["webdav"]
+
+
+def test_nfs_exports_and_ftp_trees_are_doors_with_their_identities() -> None:
+    walked = Content(
+        "anonymous", 10, 1, 0, False, False, 0.1, medical={"dicom": MedicalCount(6, 600, "high")}
+    )
+    nfs = NfsFacts(
+        exports=(
+            NfsExport(
+                "/srv/imaging",
+                ("*",),
+                True,
+                {
+                    "anonymous": NfsAccess(True, list=True, read=True, basis={"read": Basis.MEASURED}),
+                    "printer": NfsAccess(True, list=True, write=True, basis={"write": Basis.GRANTED}),
+                },
+                content=walked,
+            ),
+            NfsExport("/srv/hr", ("10.0.0.0/24",), False, {"anonymous": NfsAccess(False, "MNT3ERR_ACCES")}),
+        )
+    )
+    drop = FtpFolder("incoming", Basis.GRANTED, perm="cw")
+    ftp = FtpFacts(
+        "plain",
+        trees=(
+            FtpTree("anonymous", "/", "mlsd", True, read=True, folders=(drop,), content=walked),
+            FtpTree("printer", "/", "mlsd", True, read=True, same_as="anonymous"),
+        ),
+    )
+    nas = host("nas01", [], services=(Service("nfs", 2049, True, nfs=nfs), Service("ftp", 21, True, ftp=ftp)))
+    doors = {d.name: d for d in build_doors(nas)}
+    assert set(doors) == {"/srv/imaging", "/srv/hr", "port 21 /"}
+    imaging = doors["/srv/imaging"]
+    assert imaging.medical == 6 and "any host" in imaging.kind
+    assert {(e.identity, e.right, e.uncertain) for e in imaging.edges} == {
+        ("anonymous", "read", False), ("printer", "write", True)
+    }  # fmt: skip
+    assert doors["/srv/hr"].edges == ()  # the mount was refused
+    tree = doors["port 21 /"]
+    assert tree.medical == 6 and {(e.identity, e.right) for e in tree.edges} == {
+        ("anonymous", "write"), ("printer", "read")
+    }  # fmt: skip
 
 
 def test_many_doors_fold_into_one_keeping_the_most_exposed() -> None:

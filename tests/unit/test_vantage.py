@@ -21,6 +21,8 @@ from shareaudit.model import (
     Basis,
     DicomFacts,
     Finding,
+    FtpFacts,
+    FtpTree,
     HostResult,
     IdentityInfo,
     NfsAccess,
@@ -399,7 +401,12 @@ def nfs_port(medical: int | None) -> Service:
         (dicom_port(None), Severity.HIGH),
         (dicom_port(None, any_ae=False), Severity.MEDIUM),
         (Service("dicom", 11112, False, error="refused"), None),
-        (Service("ftp", 21, True), None),  # a protocol the rule does not understand yet
+        (Service("ftp", 21, True), Severity.MEDIUM),  # answers FTP, nobody logged in anonymously
+        (
+            Service("ftp", 21, True, ftp=FtpFacts("plain", trees=(FtpTree("anonymous", "/", "mlsd", True),))),
+            Severity.HIGH,
+        ),
+        (Service("webdav", 443, True), None),  # a protocol the rule does not understand yet
     ],
 )
 def test_other_doors_from_an_untrusted_vantage(service: Service, expected: Severity | None) -> None:
