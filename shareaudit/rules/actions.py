@@ -80,7 +80,7 @@ class ActionCatalogError(InputError, ValueError):
 # --- the catalog (rules/actions.toml) -----------------------------------------------------------------------
 Scope = Literal["host", "share", "identity", "port"]
 Dependence = Literal["row", "readers", "reach", "listing", "writers"]
-Verify = Literal["share", "host", "device", "dicom", "crawl", "full"]
+Verify = Literal["share", "host", "device", "dicom", "port", "crawl", "full"]
 
 
 def _known_rules(rules: list[str]) -> list[str]:
@@ -346,6 +346,10 @@ class HostPlanner:
                         continue
                     key = f"{service.protocol}/{service.port}"
                     ids = {fingerprint(rule, self.label, None, key, None) for rule in entry.rules}
+                    # FTP's findings name the port as their share (ftp:21), NFS's each export of the port.
+                    behind = {f"ftp:{service.port}"} if service.ftp is not None else set()
+                    behind |= {export.path for export in (service.nfs.exports if service.nfs else ())}
+                    ids |= {f.id for f in self.findings if f.share in behind}
                     found.append(Candidate(kind, service=service, direct=self._direct(kind, ids=ids)))
         return found
 
@@ -734,6 +738,10 @@ def verify_command(result: ScanResult, label: str, kind: Kind, candidate: Candid
             str(candidate.service.port),
             "--no-history",
         ]
+    elif how == "port" and candidate.service:
+        protocol = candidate.service.protocol
+        args = ["scan", label, *_identity_args(result), "--protocols", protocol]
+        args += [f"--{protocol}-port", str(candidate.service.port), "--no-history"]
     else:
         args = ["scan", label, *_identity_args(result)]
         if how in ("share", "crawl") and candidate.share is not None:

@@ -768,3 +768,18 @@ def test_certificate_facts_never_fail_on_hostile_bytes(data: bytes) -> None:
     """A server's certificate is untrusted bytes: facts or None, never an exception."""
     facts = certificate_facts(data, NOW)
     assert facts is None or (len(facts.sha256) == 64 and len(facts.subject) <= 200)
+
+
+def test_the_fix_plan_groups_an_ftp_door_into_anonymous_and_tls_actions() -> None:
+    from shareaudit.rules.actions import with_actions
+
+    scan = _scan(_ftp(trees=(_tree(content=DICOM_TREE, folders=(UPLOAD,)),), plaintext_login=True))
+    planned = with_actions(scan)
+    by_kind = {a.kind: a for a in planned.actions}
+    rules_of = {f.id: f.rule for f in planned.findings}
+    assert {rules_of[i] for i in by_kind["close-anonymous-ftp"].findings} == {
+        "ftp-anonymous-read",
+        "ftp-anonymous-upload",
+    }
+    assert {rules_of[i] for i in by_kind["ftp-tls"].findings} == {"ftp-plaintext-login"}
+    assert "--protocols ftp --ftp-port 21" in by_kind["close-anonymous-ftp"].verify

@@ -322,3 +322,19 @@ def test_scan_files_with_and_without_nfs(tmp_path: Path) -> None:
     del data["hosts"][0]["services"][0]["nfs"]
     path.write_text(json.dumps(data))
     assert scanfile.read(path).hosts[0].services[0].nfs is None
+
+
+def test_the_fix_plan_groups_an_nfs_door_into_two_actions() -> None:
+    from shareaudit.rules.actions import with_actions
+
+    images = NfsExport(
+        "/images", ("*",), True, {"anonymous": OPEN}, RootSquash(False, "db"), content=content({"dicom": 9})
+    )
+    data = NfsExport("/data", ("10.0.0.0/8",), access={"anonymous": OPEN, "printer": OPEN})
+    scan = result(host(services=(_door(images, data),)))
+    planned = with_actions(replace(scan, findings=evaluate(scan)))
+    nfs = {f.id for f in planned.findings if f.rule.startswith("nfs-")}
+    by_kind = {a.kind: a for a in planned.actions}
+    assert set(by_kind) >= {"restrict-nfs-exports", "nfs-root-squash"}
+    assert set(by_kind["restrict-nfs-exports"].findings) | set(by_kind["nfs-root-squash"].findings) == nfs
+    assert "--protocols nfs --nfs-port 2049" in by_kind["restrict-nfs-exports"].verify
