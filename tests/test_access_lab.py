@@ -82,6 +82,8 @@ def _scan(
         "user=labuser",
         "--json",
         str(out),
+        "--data-dir",  # never the user's own history
+        str(tmp / "data"),
         *extra,
         env=env,
     )

@@ -88,7 +88,7 @@ def test_one_host_shows_both_doors(default_scan: tuple[Run, Path, dict[str, Any]
     assert nas["error"] is None and nas["posture"]["smb1"] is True and len(nas["shares"]) == 10
     dicom = {s["port"]: s["reachable"] for s in nas["services"] if s["protocol"] == "dicom"}
     assert dicom == {104: False, 11112: True, 4242: False}
-    assert data["options"]["protocols"] == ["smb", "dicom", "ftp"]
+    assert data["options"]["protocols"] == ["smb", "dicom", "ftp", "nfs"]
     assert data["options"]["dicom"] == {
         "ports": [104, 11112, 4242],
         "ae_titles": ["HARDPACS"],

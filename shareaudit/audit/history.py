@@ -106,7 +106,8 @@ def _v0_to_v1(db: sqlite3.Connection) -> None:
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     """Version 2: each run's vantage point (`scan --vantage`; null for runs without one and older runs)."""
-    db.execute("ALTER TABLE runs ADD COLUMN vantage TEXT")
+    if "vantage" not in _columns(db, "runs"):  # a development file may have it already
+        db.execute("ALTER TABLE runs ADD COLUMN vantage TEXT")
 
 
 def _v2_to_v3(db: sqlite3.Connection) -> None:
@@ -117,8 +118,11 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
         " severity TEXT NOT NULL, findings INTEGER NOT NULL)"
     )
     db.execute("CREATE INDEX IF NOT EXISTS actions_run ON actions(run_id)")
-    db.execute("ALTER TABLE findings ADD COLUMN action TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN actions INTEGER")
+    # A file written between the two releases' development branches may hold either column already.
+    if "action" not in _columns(db, "findings"):
+        db.execute("ALTER TABLE findings ADD COLUMN action TEXT")
+    if "actions" not in _columns(db, "runs"):
+        db.execute("ALTER TABLE runs ADD COLUMN actions INTEGER")
 
 
 # MIGRATIONS[n] takes a database from version n to n + 1, inside the caller's transaction; append only.

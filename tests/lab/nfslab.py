@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring the loopback NFS lab up and down: `nfslab.py up|down|status|copy EXPORT`.
+"""Bring the loopback NFS lab up and down: `nfslab.py up|down|status|copy EXPORT|discard`.
 
 NFS-Ganesha from the Debian package (nfs-ganesha, nfs-ganesha-vfs) and rpcbind, both run by hand as
 children of this script (their own session, never systemd), bound to labnas's address 127.0.0.11 only:
@@ -10,7 +10,9 @@ made by tests/lab/populate.py; everything lives under $SHAREAUDIT_NFSLAB_DIR (de
 
 `copy EXPORT` makes a throwaway copy of one export (its tree copied with owners and modes, the same
 clients, squash and access type) under a new path, added to the running server with SIGHUP, and prints
-its path as JSON: tests write there, never in the lab's own exports.
+its path as JSON: tests write there, never in the lab's own exports. `discard` unexports every copy and
+deletes it (the tests that make copies discard them when they are done, so other tests see the lab's own
+exports only).
 
 `up` is idempotent (a running lab is reused) and otherwise rebuilds everything from scratch; `down`
 stops the servers it started (by the pids it recorded) and removes the lab directory.
@@ -353,6 +355,25 @@ def copy(name: str) -> dict[str, str]:
     return {"export": f"/copies/{copy_name}", "dir": str(target)}
 
 
+def discard_copies() -> None:
+    """Unexport every throwaway copy (Ganesha drops exports a reload no longer names) and delete their trees."""
+    if not running():
+        return
+    config = LAB_DIR / "copies.conf"
+    if not _BLOCK.findall(config.read_text()):
+        return
+    log = LAB_DIR / "ganesha.log"
+    reloads = log.read_text(errors="replace").count("Reread exports complete")
+    config.write_text("# throwaway copies (nfslab.py copy)\n")
+    os.kill(recorded()["ganesha"], signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while log.read_text(errors="replace").count("Reread exports complete") <= reloads:
+        if time.monotonic() > deadline:
+            raise LabError("Ganesha did not reload its exports within 10 s (see ganesha.log)")
+        time.sleep(0.1)
+    shutil.rmtree(LAB_DIR / "copies", ignore_errors=True)
+
+
 def status() -> int:
     up_now = running()
     report = {
@@ -377,6 +398,8 @@ def main() -> int:
             return status()
         elif command == "copy" and len(sys.argv) == 3:
             print(json.dumps(copy(sys.argv[2])))
+        elif command == "discard":
+            discard_copies()
         else:
             print(__doc__, file=sys.stderr)
             return 2
