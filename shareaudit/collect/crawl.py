@@ -154,7 +154,6 @@ class _Tally:
             self.credentials.append(credential)
 
     def add(self, directory: str, entry: Entry, verdict: Verdict, estimated: bool = False) -> None:
-        path = f"{directory}\\{entry.name}" if directory else entry.name
         type_id, confidence = verdict.type_id, verdict.confidence
         count = self.medical.setdefault(type_id, [0, 0, 0, 0, 0])
         count[0] += 1
@@ -167,12 +166,16 @@ class _Tally:
             self.per_dir_bytes[directory] = self.per_dir_bytes.get(directory, 0) + entry.size
         if type_id == "dicomdir" and len(self.dicomdirs) < TRACKED_DIRECTORIES:
             self.dicomdirs.append(directory)
-        redacted = self.redactor.path(path, type_id)
-        if len(self.samples) < SAMPLES:
-            self.samples.append(redacted)
         if entry.mtime:
             self.newest = max(self.newest, entry.mtime)
             self.oldest = min(self.oldest, entry.mtime) if self.oldest else entry.mtime
+        # Redacting costs a keyed hash per path component: only for the samples and the inventory.
+        sample = not estimated and len(self.samples) < SAMPLES  # samples are files whose type was seen
+        if not sample and self.on_medical is None:
+            return
+        redacted = self.redactor.path(f"{directory}\\{entry.name}" if directory else entry.name, type_id)
+        if sample:
+            self.samples.append(redacted)
         if self.on_medical:
             self.on_medical(MedicalFile(redacted, type_id, confidence, entry.size, entry.mtime, estimated))
 
