@@ -297,7 +297,7 @@ class Walker:
             requests.append(request)
         data = b"".join(chain)
         if session.encrypt_data or self.tree.encrypt_data:
-            data = conn._encrypt(data, session)  # smbprotocol's transform header around the chain
+            data = conn._encrypt(data, session).pack()  # smbprotocol's transform header around the chain
         self.compounds += 1
         return data, requests
 
