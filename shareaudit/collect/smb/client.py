@@ -29,6 +29,7 @@ from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSet
 from spnego.exceptions import SpnegoError
 
 from shareaudit.collect.smb.negotiate import SMB2_NEGOTIATE_SIGNING_REQUIRED, dialect_name
+from shareaudit.collect.smb.receiver import DataConnection
 from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.plan.identities import Identity, IdentityKind
@@ -105,7 +106,7 @@ class SmbSession:
 
 def _connection(host: str, port: int, timeout: float, guest: bool) -> Connection:
     started = time.monotonic()
-    conn = Connection(uuid.uuid4(), host, port, require_signing=not guest)
+    conn = DataConnection(uuid.uuid4(), host, port, require_signing=not guest)
     try:
         conn.connect(timeout=timeout)
     except (SMBException, OSError, ValueError) as exc:

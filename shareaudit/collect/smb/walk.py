@@ -32,6 +32,8 @@ from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
 from shareaudit.collect.smb.access import Tree
+from shareaudit.collect.smb.receiver import DataConnection, WalkRequest
+from shareaudit.collect.smb.receiver import HeaderView as _HeaderView
 from shareaudit.collect.smb.status import status_name
 from shareaudit.collect.walk import Entry, Listing, RateLimit
 from shareaudit.errors import CollectError, FailureKind
@@ -108,37 +110,6 @@ def _charge(payload: int) -> int:
     return max(1, (payload - 1) // 65536 + 1)
 
 
-class _Value:
-    __slots__ = ("value",)
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def get_value(self) -> int:
-        return self.value
-
-
-class _HeaderView:
-    """What smbprotocol reads from a pending request's header (id, command, reserved, tree), and no more.
-
-    The receiver thread and `Connection.receive` read these through `request.message[...]`; tree_id only
-    when resolving a symlink, which `receive(..., resolve_symlinks=False)` never does.
-    """
-
-    __slots__ = ("fields",)
-
-    def __init__(self, message_id: int, command: int, tree_id: int) -> None:
-        self.fields = {
-            "message_id": _Value(message_id),
-            "command": _Value(command),
-            "reserved": _Value(0),
-            "tree_id": _Value(tree_id),
-        }
-
-    def __getitem__(self, key: str) -> _Value:
-        return self.fields[key]
-
-
 def _smb_path(path: str) -> bytes:
     return path.replace("/", "\\").encode("utf-16-le")
 
@@ -154,6 +125,8 @@ class Walker:
         self.rate = rate
         self.timeout = timeout
         self.in_flight = in_flight
+        # A DataConnection (receiver.py) routes our answers without smbprotocol's generic structures.
+        self.fast = isinstance(self.connection, DataConnection)
         self.compounds = 0  # compounds sent
         self.refusals: Counter[str] = Counter()  # NT status -> directories or files the server refused
 
@@ -292,7 +265,11 @@ class Walker:
                 signature = conn._generate_signature(packet, session.signing_key, message_id, False, command)
                 packet = packet[:48] + signature + packet[64:]
             chain.append(packet)
-            request = Request(_HeaderView(message_id, command, self.tid), None, conn, self.sid)
+            request: object
+            if self.fast:
+                request = WalkRequest(message_id, command, self.sid)
+            else:
+                request = Request(_HeaderView(message_id, command, self.tid), None, conn, self.sid)
             conn.outstanding_requests[message_id] = request
             requests.append(request)
         data = b"".join(chain)
@@ -309,6 +286,8 @@ class Walker:
 
     def _answer(self, request: object) -> tuple[int, bytes]:
         """(NT status, data) of one response; a refusal is an answer, a dead server an error."""
+        if isinstance(request, WalkRequest):
+            return self._walk_answer(request)
         try:
             response = self.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
         except SMBResponseException as exc:
@@ -316,6 +295,28 @@ class Walker:
         except (SMBException, OSError, ValueError) as exc:
             raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
         return int(response["status"].get_value()), response["data"].get_value()
+
+    def _walk_answer(self, request: WalkRequest) -> tuple[int, bytes]:
+        """What Connection.receive does for one of our requests, without its generic structures."""
+        conn = self.connection
+        deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                conn._check_worker_running()  # raises what stopped the receiver thread, if it stopped
+                if not request.response_event.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise SMBException(f"no answer within {self.timeout:g} s")
+                with request.response_event_lock:
+                    conn._check_worker_running()
+                    if request.response is None:
+                        raise SMBException("the connection closed")
+                    if request.status == NtStatus.STATUS_PENDING:  # the final answer follows
+                        request.response = None
+                        request.response_event.clear()
+                        continue
+                    conn.outstanding_requests.pop(request.message["message_id"].get_value(), None)
+                    return request.status, request.body
+        except (SMBException, OSError, ValueError) as exc:
+            raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
 
     def _pipeline(self, items: Sequence[str], build: object, parse: object) -> Iterator[object]:
         """Send one compound per item, keeping at most `in_flight` compounds outstanding.
