@@ -16,6 +16,7 @@ from smbprotocol.header import NtStatus, Smb2Flags
 
 from shareaudit.collect.smb import walk
 from shareaudit.collect.smb.receiver import DataConnection, WalkRequest
+from shareaudit.errors import CollectError, FailureKind
 
 # sha256 of smbprotocol 1.17's Connection._process_message_thread source, which receiver.py's loop copies.
 COPIED_LOOP = "b765672603da480477a3019a17f88b08c32954139cf0b4179c7e0443b831c66d"
@@ -105,3 +106,49 @@ def test_a_data_connection_keeps_smbprotocols_own_answers_on_its_path() -> None:
     original = inspect.getsource(Connection._process_message_thread)
     for call in ("verify_signature(header, session_id)", "preauth_integrity_hash_value.append(b_header)"):
         assert call in original and call in inspect.getsource(DataConnection._route)
+
+
+class Transport:
+    """smbprotocol's Tcp as the receive loop and the clean-up use it: these frames, then closed."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+        self.connected = True
+
+    def recv(self, timeout: float) -> bytes:
+        return self.frames.pop(0) if self.frames else b""
+
+    def close(self) -> None:
+        self.connected = False
+
+
+def _walker(conn: DataConnection) -> walk.Walker:
+    walker = object.__new__(walk.Walker)  # only what _walk_answer reads
+    walker.connection = conn
+    walker.timeout = 0.05
+    return walker
+
+
+def test_a_silent_server_and_a_broken_answer_are_told_apart() -> None:
+    conn = _connection()
+    request = WalkRequest(14, walk._CMD_READ, 5)
+    conn.outstanding_requests[14] = request
+    conn.transport = Transport([])  # connected, and nothing ever answers
+    with pytest.raises(CollectError) as silent:
+        _walker(conn)._walk_answer(request)
+    assert silent.value.kind is FailureKind.TIMEOUT and "stopped answering" in str(silent.value)
+    conn = _connection()
+    conn.transport = Transport([])
+    conn._t_exc = struct.error("unpack requires a buffer of 64 bytes")  # the receiver died on a short answer
+    with pytest.raises(CollectError) as broken:
+        _walker(conn)._walk_answer(request)
+    assert broken.value.kind is FailureKind.PROTOCOL and "could not be read" in str(broken.value)
+
+
+def test_an_answer_to_a_message_never_sent_stops_the_receiver_with_a_reason() -> None:
+    conn = _connection()
+    answer = _answer(conn, 99, 0, b"x", sign=False)
+
+    conn.transport = Transport([answer])
+    conn._process_message_thread()
+    assert isinstance(conn._t_exc, SMBException) and "never sent" in str(conn._t_exc)

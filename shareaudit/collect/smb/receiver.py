@@ -11,8 +11,9 @@ smbprotocol's `Open` work as before. Only the data connections of share walks an
 `DataConnection`s (client.py).
 
 The loop below is smbprotocol 1.17's `Connection._process_message_thread` with the per-message part
-split out; tests/unit/test_smb_internals.py fails when the installed smbprotocol's loop differs from the
-one this was copied from.
+split out, and an answer to a message never sent is an SMBException rather than a KeyError;
+tests/unit/test_receiver.py fails when the installed smbprotocol's loop differs from the one this was
+copied from.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ class DataConnection(Connection):  # type: ignore[misc]
                     b_header = b_msg[:header_length]
                     b_msg = b_msg[header_length:]
                     message_id = struct.unpack_from("<Q", b_header, 24)[0]
-                    request = self.outstanding_requests[message_id]
+                    request = self.outstanding_requests.get(message_id)
+                    if request is None:  # smbprotocol would fail with a KeyError: say what happened
+                        raise SMBException(f"an answer to message {message_id}, which was never sent")
                     if isinstance(request, WalkRequest):
                         self._route_walk(request, bytes(b_header), is_encrypted)
                     else:

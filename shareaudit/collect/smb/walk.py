@@ -27,7 +27,7 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 
 from smbprotocol.connection import Request
-from smbprotocol.exceptions import SMBException, SMBResponseException
+from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
 from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
@@ -198,7 +198,7 @@ class Walker:
         try:
             frame, requests = self._pack(messages)
             self._transmit([frame])
-        except (SMBException, OSError, ValueError) as exc:
+        except (SMBException, OSError, ValueError, struct.error) as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
         return requests
 
@@ -208,7 +208,7 @@ class Walker:
         try:
             packed = [self._pack(messages) for messages in chains]
             self._transmit([frame for frame, _ in packed])
-        except (SMBException, OSError, ValueError) as exc:
+        except (SMBException, OSError, ValueError, struct.error) as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
         return [requests for _, requests in packed]
 
@@ -304,19 +304,21 @@ class Walker:
             while True:
                 conn._check_worker_running()  # raises what stopped the receiver thread, if it stopped
                 if not request.response_event.wait(timeout=max(0.0, deadline - time.monotonic())):
-                    raise SMBException(f"no answer within {self.timeout:g} s")
+                    raise SMBConnectionClosed(f"no answer within {self.timeout:g} s")
                 with request.response_event_lock:
                     conn._check_worker_running()
                     if request.response is None:
-                        raise SMBException("the connection closed")
+                        raise SMBConnectionClosed("the connection closed")
                     if request.status == NtStatus.STATUS_PENDING:  # the final answer follows
                         request.response = None
                         request.response_event.clear()
                         continue
                     conn.outstanding_requests.pop(request.message["message_id"].get_value(), None)
                     return request.status, request.body
-        except (SMBException, OSError, ValueError) as exc:
+        except (SMBConnectionClosed, OSError) as exc:  # silent, gone, or the socket failed
             raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
+        except (SMBException, ValueError, struct.error) as exc:  # an answer the receiver could not take
+            raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
 
     def _pipeline(self, items: Sequence[str], build: object, parse: object) -> Iterator[object]:
         """Send one compound per item, keeping at most `in_flight` compounds outstanding.
