@@ -234,6 +234,8 @@ class MedicalCount:
     count: int
     bytes: int
     confidence: Confidence  # strongest confidence seen for this type
+    extrapolated: int = 0  # of `count`: files counted from a sample of like files, not read themselves
+    sample: int = 0  # files read as samples whose type the extrapolated ones were given
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +335,16 @@ class CredentialFile:
 
 
 @dataclass(frozen=True, slots=True)
+class WalkStats:
+    """How a share's walk went: what it asked of the server and what held it back (besides `bounds_hit`)."""
+
+    listings: int = 0  # directory listings requested (a directory too large for one answer counts again)
+    reads: int = 0  # file reads requested: heads, ZIP tails and central directories
+    rate: float = 0.0  # the request rate limit in force, per second (0: none)
+    rate_waited_s: float = 0.0  # seconds the walk spent waiting for the rate limit
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """What a bounded walk of a share found, as the identity that walked it. Nothing read is kept."""
 
@@ -358,6 +370,10 @@ class Content:
     intrusion_counts: dict[str, int] = field(default_factory=dict)  # sign kind -> signs found (kept or not)
     credentials: tuple[CredentialFile, ...] = ()  # files holding credentials; at most 50 kept
     credentials_found: int = 0  # credential files found (kept or not)
+    sampled_groups: int = 0  # groups of like files (one folder, name shape, size class) decided by a sample
+    extrapolated: int = 0  # files counted as a medical type from their group's sample, not read
+    too_small: int = 0  # files not read because they are shorter than any signature
+    walk: WalkStats | None = None  # requests and waits; null in results written before it existed
 
 
 @dataclass(frozen=True, slots=True)

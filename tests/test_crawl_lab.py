@@ -184,7 +184,8 @@ def test_inventory_streams_every_medical_file(crawl: tuple[Run, dict[tuple[str, 
     lines = [line for line in lines if not line["share"].startswith(("ftp:", "/"))]
     total = sum(sum(counts.values()) for _, counts in PLANTED.values())
     assert len(lines) == total
-    assert {"host", "share", "path", "type", "confidence", "size", "mtime"} == set(lines[0])
+    assert {"host", "share", "path", "type", "confidence", "size", "mtime", "estimated"} == set(lines[0])
+    assert not any(line["estimated"] for line in lines)  # no folder of the lab is large enough to be sampled
     assert (crawl[2].with_suffix(".jsonl").stat().st_mode & 0o777) == 0o600
 
 

@@ -146,6 +146,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         rate=v["max_rate"],
         sniff=not v["no_sniff"],
         max_sniff=v["max_sniff"],
+        sample=not v["no_sample"],
     )
     return Bounds(
         timeout=v["timeout"],
@@ -238,6 +239,12 @@ bounds_options = grouped(
         ),
         click.option("--no-sniff", is_flag=True, help="Classify by name only; never read file contents."),
         click.option(
+            "--no-sample",
+            is_flag=True,
+            help="Read every file whose name cannot decide, instead of a sample of many like files "
+            "in one folder (exact counts, slower).",
+        ),
+        click.option(
             "--protocols",
             default=",".join(DEFAULT_PROTOCOLS),
             show_default=True,
@@ -314,6 +321,7 @@ bounds_options = grouped(
         "time_budget",
         "max_rate",
         "no_sniff",
+        "no_sample",
         "max_sniff",
         "protocols",
         "dicom_ports",

@@ -3,7 +3,10 @@
 The walk is breadth first, in batches of directories listed in parallel (smb/walk.py). Every file name
 is classified (classify/); names that cannot decide have their first 4 KiB read (at most
 `max_sniff` per share), and ZIP archives their central directory. Nothing read is kept beyond the
-type decision. What is kept is bounded whatever the share's size: counts per type, the directories
+type decision. Within one directory, many files of one name shape and size class are sampled
+(sampling.py): when a spread sample is one medical type throughout, the rest are counted as that type
+unread and marked as extrapolated; otherwise the rest are read too. Files shorter than any signature
+are not read at all. What is kept is bounded whatever the share's size: counts per type, the directories
 with the most medical files, study stores, a few redacted samples. Each medical file found is also
 handed to `on_medical` as it is found, so a caller can stream an inventory to disk.
 
@@ -51,8 +54,9 @@ from shareaudit.classify.lookout import (
     look_at_name,
     look_unread,
 )
-from shareaudit.classify.table import REFINE_PER_DIRECTORY, REFINE_SNIFF_SHARE
-from shareaudit.collect.walk import Entry, Lister
+from shareaudit.classify.table import REFINE_PER_DIRECTORY, REFINE_SNIFF_SHARE, default_table
+from shareaudit.collect.sampling import GroupKey, agreement, group_key, min_signature_size, sample_indices
+from shareaudit.collect.walk import Entry, Lister, RateLimit
 from shareaudit.errors import CollectError
 from shareaudit.model import (
     Confidence,
@@ -63,6 +67,7 @@ from shareaudit.model import (
     Sign,
     SignKind,
     StudyStore,
+    WalkStats,
 )
 from shareaudit.redact import Redactor, looks_identifying
 
@@ -90,6 +95,7 @@ class CrawlBounds:
     sniff: bool = True
     max_sniff: int = 5_000  # files per share whose first bytes may be read
     in_flight: int = 16  # compounds outstanding at once
+    sample: bool = True  # read a sample of many like files in one folder, not every one (sampling.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,7 @@ class MedicalFile:
     confidence: str
     size: int
     mtime: float
+    estimated: bool = False  # its type comes from a sample of like files; it was not read
 
 
 MedicalSink = Callable[[MedicalFile], None]
@@ -118,7 +125,12 @@ class _Tally:
     denied: int = 0
     bytes: int = 0
     sniffed: int = 0
-    medical: dict[str, list[int]] = field(default_factory=dict)  # type -> [count, bytes, best rank]
+    too_small: int = 0
+    sampled_groups: int = 0
+    listings: int = 0
+    reads: int = 0
+    # type -> [count, bytes, best rank, extrapolated count, sample files read for them]
+    medical: dict[str, list[int]] = field(default_factory=dict)
     per_dir: dict[str, dict[str, int]] = field(default_factory=dict)
     per_dir_bytes: dict[str, int] = field(default_factory=dict)
     dicomdirs: list[str] = field(default_factory=list)
@@ -141,27 +153,31 @@ class _Tally:
         if len(self.credentials) < CREDENTIAL_FILES:
             self.credentials.append(credential)
 
-    def add(self, directory: str, entry: Entry, verdict: Verdict) -> None:
-        path = f"{directory}\\{entry.name}" if directory else entry.name
+    def add(self, directory: str, entry: Entry, verdict: Verdict, estimated: bool = False) -> None:
         type_id, confidence = verdict.type_id, verdict.confidence
-        count = self.medical.setdefault(type_id, [0, 0, 0])
+        count = self.medical.setdefault(type_id, [0, 0, 0, 0, 0])
         count[0] += 1
         count[1] += entry.size
         count[2] = max(count[2], confidence.rank)
+        count[3] += 1 if estimated else 0
         if directory in self.per_dir or len(self.per_dir) < TRACKED_DIRECTORIES:
             types = self.per_dir.setdefault(directory, {})
             types[type_id] = types.get(type_id, 0) + 1
             self.per_dir_bytes[directory] = self.per_dir_bytes.get(directory, 0) + entry.size
         if type_id == "dicomdir" and len(self.dicomdirs) < TRACKED_DIRECTORIES:
             self.dicomdirs.append(directory)
-        redacted = self.redactor.path(path, type_id)
-        if len(self.samples) < SAMPLES:
-            self.samples.append(redacted)
         if entry.mtime:
             self.newest = max(self.newest, entry.mtime)
             self.oldest = min(self.oldest, entry.mtime) if self.oldest else entry.mtime
+        # Redacting costs a keyed hash per path component: only for the samples and the inventory.
+        sample = not estimated and len(self.samples) < SAMPLES  # samples are files whose type was seen
+        if not sample and self.on_medical is None:
+            return
+        redacted = self.redactor.path(f"{directory}\\{entry.name}" if directory else entry.name, type_id)
+        if sample:
+            self.samples.append(redacted)
         if self.on_medical:
-            self.on_medical(MedicalFile(redacted, type_id, confidence, entry.size, entry.mtime))
+            self.on_medical(MedicalFile(redacted, type_id, confidence, entry.size, entry.mtime, estimated))
 
 
 def _iso(timestamp: float) -> str | None:
@@ -211,6 +227,20 @@ class _WalkState:
     reported: int = 0  # entries already reported to on_entries
 
 
+@dataclass
+class _Group:
+    """Like files of one folder whose names cannot decide their type: a sample of them is read first."""
+
+    directory: str
+    members: list[tuple[Entry, NameVerdict]]
+    sample: tuple[int, ...]  # indices into members
+    results: list[Verdict | str | None] = field(default_factory=list)  # per sampled file, as read
+
+
+# A file whose head medical sniffing reads: (directory, entry, name verdict, the group it is a sample of).
+_Sniff = tuple[str, Entry, NameVerdict, _Group | None]
+
+
 class ShareCrawl:
     """One bounded walk of one share as one identity."""
 
@@ -222,14 +252,16 @@ class ShareCrawl:
         redactor: Redactor,
         on_medical: MedicalSink | None = None,
         on_entries: Callable[[int], None] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.walker = walker
         self.identity = identity
         self.bounds = bounds
         self.tally = _Tally(redactor, on_medical)
         self.on_entries = on_entries  # told how many more entries each batch took (progress display)
+        self.rate_limit = rate_limit  # the walker's, to say how long the walk waited for it
         self.bounds_hit: list[str] = []
-        self.sniff_queue: list[tuple[str, Entry, NameVerdict]] = []  # (directory, entry, name verdict)
+        self.sniff_queue: list[_Sniff] = []
         # Files whose head the intrusion and credential checks want (lookout.py), by path; `look_reads`
         # counts those not also in sniff_queue (their own read, within the same --max-sniff).
         self.look_queue: dict[str, tuple[str, Entry, Look]] = {}
@@ -240,36 +272,88 @@ class ShareCrawl:
         # a share of --max-sniff in all, a few per directory, never counted as a bound hit.
         self.refine_cap = int(bounds.max_sniff * REFINE_SNIFF_SHARE)
         self.refine_directory: tuple[str, int] = ("", 0)
+        self.min_size = min_signature_size(default_table())  # a shorter file matches no content rule
 
     def _hit(self, bound: str) -> None:
         if bound not in self.bounds_hit:
             self.bounds_hit.append(bound)
 
-    def _classify(self, directory: str, entry: Entry) -> None:
+    def _classify(
+        self,
+        directory: str,
+        entry: Entry,
+        groups: dict[GroupKey, list[tuple[Entry, NameVerdict]]],
+        alone: bool,
+    ) -> bool:
+        """Decide by name, or queue the file to be read (`alone`: never as part of a sample).
+
+        True when its head is queued for medical sniffing, so a look at the same head costs nothing more.
+        """
         path = _join(directory, entry.name)
         verdict = classify_name(path)
         if verdict.outcome is NameOutcome.MEDICAL and verdict.verdict is not None:
             if verdict.refine and self._may_refine(directory):
-                self.sniff_queue.append((directory, entry, verdict))
+                self.sniff_queue.append((directory, entry, verdict, None))
             else:
                 self.tally.add(directory, entry, verdict.verdict)
         elif verdict.outcome is NameOutcome.SNIFF:
-            self._defer(self.sniff_queue, directory, entry, verdict)
-        elif verdict.outcome is NameOutcome.ARCHIVE:
-            if verdict.archive is ArchiveFormat.ZIP and self.bounds.sniff:
-                self._defer(self.zip_queue, directory, entry, verdict)
-            else:
+            if not self.bounds.sniff:
                 self._settle(directory, entry, verdict, None, read=False)
+            elif entry.size < self.min_size:
+                # Shorter than any signature: what reading it would show is already known.
+                self.tally.too_small += 1
+                self._settle(directory, entry, verdict, None, read=True)
+            elif self.bounds.sample and not alone:
+                groups.setdefault(group_key(entry.name, entry.size), []).append((entry, verdict))
+            else:
+                return self._queue_sniff(directory, entry, verdict, None)
+        elif verdict.outcome is NameOutcome.ARCHIVE:
+            if verdict.archive is ArchiveFormat.ZIP and self.bounds.sniff and self._budget_left():
+                self.zip_queue.append((directory, entry, verdict))
+            else:
+                if verdict.archive is ArchiveFormat.ZIP and self.bounds.sniff:
+                    self._hit("sniff")
+                self._settle(directory, entry, verdict, None, read=False)
+        return False
 
-    def _defer(
-        self, queue: list[tuple[str, Entry, NameVerdict]], directory: str, entry: Entry, verdict: NameVerdict
-    ) -> None:
-        if self.bounds.sniff and self._reads_planned() < self.bounds.max_sniff:
-            queue.append((directory, entry, verdict))
-        else:
-            if self.bounds.sniff:
-                self._hit("sniff")
-            self._settle(directory, entry, verdict, None, read=False)
+    def _budget_left(self, reads: int = 1) -> bool:
+        return self._reads_planned() + reads <= self.bounds.max_sniff
+
+    def _queue_sniff(self, directory: str, entry: Entry, verdict: NameVerdict, group: _Group | None) -> bool:
+        """Queue a head to be read within --max-sniff; past it, the name's verdict stands and the bound is hit."""
+        if self._budget_left():
+            self.sniff_queue.append((directory, entry, verdict, group))
+            return True
+        self._hit("sniff")
+        self._settle(directory, entry, verdict, None, read=False)
+        return False
+
+    def _sample(self, directory: str, groups: dict[GroupKey, list[tuple[Entry, NameVerdict]]]) -> None:
+        """Queue each group of like files: a spread sample of a large one, every file of a small one."""
+        for members in groups.values():
+            sample = sample_indices(len(members))
+            if len(sample) == len(members) or not self._budget_left(len(sample)):
+                for entry, verdict in members:
+                    self._queue_sniff(directory, entry, verdict, None)
+                continue
+            group = _Group(directory, members, sample)
+            for index in sample:
+                entry, verdict = members[index]
+                self.sniff_queue.append((directory, entry, verdict, group))
+
+    def _decide(self, group: _Group) -> None:
+        """A sample that agrees stands for the rest of its group; any other sample has the rest read too."""
+        verdict = agreement(group.results)
+        sampled = set(group.sample)
+        rest = [member for index, member in enumerate(group.members) if index not in sampled]
+        if verdict is None:
+            for entry, name in rest:
+                self._queue_sniff(group.directory, entry, name, None)
+            return
+        self.tally.sampled_groups += 1
+        for entry, _ in rest:
+            self.tally.add(group.directory, entry, verdict, estimated=True)
+        self.tally.medical[verdict.type_id][4] += len(group.sample)
 
     def _may_refine(self, directory: str) -> bool:
         name, count = self.refine_directory
@@ -285,13 +369,12 @@ class ShareCrawl:
     def _reads_planned(self) -> int:
         return self.tally.sniffed + len(self.sniff_queue) + len(self.zip_queue) + self.look_reads
 
-    def _look(self, directory: str, entry: Entry, drop: bool) -> None:
-        """Signs of intrusion and credentials: by name, and by the head within the sniff bound."""
-        look = look_at_name(entry.name, drop)
-        if look is None:
-            return
+    def _look(self, directory: str, entry: Entry, look: Look, drop: bool, shared: bool) -> None:
+        """Signs of intrusion and credentials: by name, and by the head within the sniff bound.
+
+        `shared`: medical sniffing already reads this file's head.
+        """
         if look.checks and self.bounds.sniff:
-            shared = bool(self.sniff_queue) and self.sniff_queue[-1][1] is entry  # medical sniffing reads it
             if shared or (self._reads_planned() < self.bounds.max_sniff and self.look_cap > 0):
                 self.look_queue[_join(directory, entry.name)] = (directory, entry, look)
                 if not shared:
@@ -363,11 +446,18 @@ class ShareCrawl:
             self.tally.add(directory, entry, verdict)
 
     def _drain_sniffs(self) -> None:
+        # A group whose sample disagrees queues the rest of it: read them in the same drain.
+        while self.sniff_queue or self.look_queue:
+            self._drain_sniff_round()
+
+    def _drain_sniff_round(self) -> None:
         queue, self.sniff_queue = self.sniff_queue, []
         looks, self.look_queue, self.look_reads = self.look_queue, {}, 0
-        paths = [_join(d, e.name) for d, e, _ in queue]
+        paths = [_join(d, e.name) for d, e, _, _ in queue]
         medical = set(paths)
-        heads = dict(self.walker.read_heads(paths + [p for p in looks if p not in medical], HEAD_LIMIT))
+        wanted = paths + [p for p in looks if p not in medical]
+        self.tally.reads += len(wanted)
+        heads = dict(self.walker.read_heads(wanted, HEAD_LIMIT))
         for path, (directory, entry, look) in looks.items():
             head = heads.get(path)
             if isinstance(head, bytes):
@@ -376,11 +466,18 @@ class ShareCrawl:
             else:
                 looked = look_unread(look)
             self._record(directory, entry, looked, look.drop)
-        for (directory, entry, name), path in zip(queue, paths, strict=True):
+        decided: list[_Group] = []
+        for (directory, entry, name, group), path in zip(queue, paths, strict=True):
             head = heads.get(path)
-            read = isinstance(head, bytes)
-            self.tally.sniffed += 1 if read else 0
-            self._settle(directory, entry, name, sniff(head, path) if isinstance(head, bytes) else None, read)
+            content = sniff(head, path) if isinstance(head, bytes) else None
+            self.tally.sniffed += 1 if isinstance(head, bytes) else 0
+            self._settle(directory, entry, name, content, isinstance(head, bytes))
+            if group is not None:
+                group.results.append(content if isinstance(head, bytes) else (head or "not read"))
+                if len(group.results) == len(group.sample):
+                    decided.append(group)
+        for group in decided:
+            self._decide(group)
 
     def _drain_zips(self) -> None:
         queue, self.zip_queue = self.zip_queue, []
@@ -388,6 +485,7 @@ class ShareCrawl:
         for directory, entry, _ in queue:
             window = zip_tail_range(entry.size)
             ranges.append((_join(directory, entry.name), window.offset, window.length))
+        self.tally.reads += len(ranges)
         tails = dict(self.walker.read_ranges(ranges))
         listings: dict[str, tuple[ZipListing, int]] = {}
         for directory, entry, _ in queue:
@@ -399,6 +497,7 @@ class ShareCrawl:
             parsed = parse_zip_tail(tail, entry.size)
             if isinstance(parsed, CentralDirectoryRead):
                 # The central directory lies before the tail: one more bounded read.
+                self.tally.reads += 1
                 more = dict(self.walker.read_ranges([(path, parsed.range.offset, parsed.range.length)]))
                 directory_bytes = more.get(path)
                 if isinstance(directory_bytes, bytes):
@@ -418,6 +517,7 @@ class ShareCrawl:
         heads: dict[str, dict[str, bytes]] = {}
         for index in range(max((len(plan) for plan in plans.values()), default=0)):
             batch = [(path, plan[index]) for path, plan in plans.items() if index < len(plan)]
+            self.tally.reads += len(batch)
             read = dict(self.walker.read_ranges([(path, w.offset, w.length) for path, (_, w) in batch]))
             for path, (member, _) in batch:
                 data = read.get(path)
@@ -478,11 +578,13 @@ class ShareCrawl:
             batch = pending[:batch_size]
             del pending[:batch_size]  # in place: what is left must be known if the walk fails
             depth_of = dict(batch)
+            self.tally.listings += len(batch)
             for listing in self.walker.list_directories([path for path, _ in batch]):
                 if listing.status is not None:
                     self.tally.denied += 1
                     continue
                 if listing.partial:
+                    self.tally.listings += 1
                     listing = self.walker.list_directory_fully(listing.path)
                 self._take(listing.path, depth_of[listing.path], listing.entries, pending, walk)
             if (
@@ -519,6 +621,7 @@ class ShareCrawl:
             entries = entries[: self.bounds.max_dir_entries]
         drop = is_drop_directory(directory)  # the root or an upload/drop folder
         self._sweep(directory, [entry for entry in entries if not entry.is_dir], drop)
+        groups: dict[GroupKey, list[tuple[Entry, NameVerdict]]] = {}  # like files, sampled together
         for index, entry in enumerate(entries):
             if walk.stopped or self.tally.entries >= self.bounds.max_entries:
                 if not walk.stopped:
@@ -527,7 +630,7 @@ class ShareCrawl:
                 rest = entries[index:]  # listed but not taken: known to exist, counted for the estimate
                 walk.unseen_entries += len(rest)
                 walk.unlisted_dirs += sum(1 for e in rest if e.is_dir)
-                return
+                break
             self.tally.entries += 1
             if entry.is_dir:
                 self.tally.dirs += 1
@@ -541,8 +644,14 @@ class ShareCrawl:
             else:
                 self.tally.files += 1
                 self.tally.bytes += entry.size
-                self._classify(directory, entry)
-                self._look(directory, entry, drop)
+                look = look_at_name(entry.name, drop)
+                # A file the lookout checks want read is read whole, never stood for by a sample.
+                shared = self._classify(
+                    directory, entry, groups, alone=look is not None and bool(look.checks)
+                )
+                if look is not None:
+                    self._look(directory, entry, look, drop, shared)
+        self._sample(directory, groups)
 
     def _content(self, elapsed: float, walk: _WalkState) -> Content:
         tally = self.tally
@@ -552,11 +661,14 @@ class ShareCrawl:
         if tally.entries and (walk.unseen_entries or walk.unlisted_dirs):
             mean = walk.listed_entries / walk.listed_dirs if walk.listed_dirs else 0.0
             factor = (tally.entries + walk.unseen_entries + walk.unlisted_dirs * mean) / tally.entries
-        estimated = factor > 1.0
         medical = {
-            type_id: MedicalCount(round(c * factor), round(b * factor), _confidence(rank))
-            for type_id, (c, b, rank) in sorted(tally.medical.items())
+            type_id: MedicalCount(
+                round(c * factor), round(b * factor), _confidence(rank), round(unread * factor), sample
+            )
+            for type_id, (c, b, rank, unread, sample) in sorted(tally.medical.items())
         }
+        extrapolated = sum(unread for _, _, _, unread, _ in tally.medical.values())
+        estimated = factor > 1.0 or extrapolated > 0
         return Content(
             crawled_as=self.identity,
             entries_seen=tally.entries,
@@ -579,6 +691,15 @@ class ShareCrawl:
             intrusion_counts=dict(sorted(tally.sign_counts.items())),
             credentials=tuple(tally.credentials),
             credentials_found=tally.credentials_found,
+            sampled_groups=tally.sampled_groups,
+            extrapolated=extrapolated,
+            too_small=tally.too_small,
+            walk=WalkStats(
+                listings=tally.listings,
+                reads=tally.reads,
+                rate=self.rate_limit.per_second if self.rate_limit else 0.0,
+                rate_waited_s=round(self.rate_limit.waited, 3) if self.rate_limit else 0.0,
+            ),
         )
 
 

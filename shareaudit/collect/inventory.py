@@ -41,6 +41,7 @@ class Inventory:
             "mtime": datetime.fromtimestamp(found.mtime, UTC).isoformat(timespec="seconds")
             if found.mtime
             else None,
+            "estimated": found.estimated,
         }
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:

@@ -58,7 +58,9 @@ class RateLimit:
     """At most `per_second` requests per second (0: unlimited), shared by a walker's threads."""
 
     def __init__(self, per_second: float) -> None:
+        self.per_second = per_second if per_second > 0 else 0.0
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.waited = 0.0  # seconds callers have waited in take(), all threads together
         self._next = time.monotonic()
         self._lock = threading.Lock()
 
@@ -70,5 +72,7 @@ class RateLimit:
             now = time.monotonic()
             self._next = max(self._next, now) + self.interval * count
             wait = self._next - now - self.interval * count
+            if wait > 0:
+                self.waited += wait
         if wait > 0:
             time.sleep(wait)

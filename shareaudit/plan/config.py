@@ -131,6 +131,7 @@ class CrawlSection(BaseModel):
     max_rate: float = Field(1000.0, ge=0)
     sniff: bool = True
     max_sniff: int = Field(5_000, ge=0)
+    sample: bool = True
     show_names: bool = False
 
 
@@ -307,6 +308,7 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "max_rate": crawl.max_rate,
         "no_sniff": not crawl.sniff,
         "max_sniff": crawl.max_sniff,
+        "no_sample": not crawl.sample,
         "show_names": crawl.show_names,
         "json_path": output.json_path,
         "html_path": output.html,

@@ -35,6 +35,7 @@ from shareaudit.render.plan import top_view
 from shareaudit.render.services import DicomView, FtpView, absent_notes, dicom_views, ftp_views
 from shareaudit.render.terminal import access_marks
 from shareaudit.render.vantage import ReachTable, reach_tables, vantage_line
+from shareaudit.render.walks import WalkNote, walk_notes
 from shareaudit.rules import PLATFORMS, SEVERITIES, detect_platform, severity_rank
 from shareaudit.rules.facts import UNPRIVILEGED, host_label
 from shareaudit.rules.platform import PLATFORM_NAMES
@@ -215,6 +216,8 @@ class TypeRow:
     count: int
     bytes: int
     confidence: str
+    extrapolated: int = 0  # of count: counted from a sample of like files, not read
+    sample: int = 0  # files read as that sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +254,7 @@ class Report:
     hosts: tuple[HostView, ...]
     inventory: tuple[InventoryItem, ...]
     walked: int
+    walks: tuple[WalkNote, ...]  # walks that were slow or held back, and why
     options: tuple[tuple[str, str, object], ...]
     input_problems: tuple[str, ...]
     vantage_line: str | None = None  # a labelled run: where it ran from
@@ -323,7 +327,15 @@ def _inventory(result: ScanResult) -> tuple[InventoryItem, ...]:
             if content is None or not content.medical:
                 continue
             types = tuple(
-                TypeRow(type_id, _type_label(type_id), count.count, count.bytes, count.confidence)
+                TypeRow(
+                    type_id,
+                    _type_label(type_id),
+                    count.count,
+                    count.bytes,
+                    count.confidence,
+                    count.extrapolated,
+                    count.sample,
+                )
                 for type_id, count in sorted(content.medical.items(), key=lambda kv: (-kv[1].count, kv[0]))
             )
             readers = tuple(
@@ -384,6 +396,7 @@ def report_view(result: ScanResult, generated_at: str | None = None) -> Report:
         ),
         inventory=_inventory(result),
         walked=sum(1 for h in result.hosts for s in h.shares if s.content is not None),
+        walks=walk_notes(result),
         options=_options(result.options),
         input_problems=result.input_problems,
         vantage_line=vantage_line(result),

@@ -14,6 +14,7 @@ from shareaudit.model import UNPRIVILEGED, Access, HostResult, ScanResult, Sever
 from shareaudit.render.nfs import nfs_views
 from shareaudit.render.printable import printable
 from shareaudit.render.services import dicom_services, ftp_cells, ftp_services, summary_cells
+from shareaudit.render.walks import walk_notes
 
 LEGEND = (
     "R read  W write  D delete  P change permissions  O take ownership  c connects (not probed)  "
@@ -268,12 +269,22 @@ def print_summary(result: ScanResult, console: Console) -> None:
     for host in result.hosts:
         if host.error:
             console.print(Text(printable(f"{_host_label(host)}: {host.error}"), style="red"))
+    print_walk_notes(result, console)
     failed = sum(1 for h in result.hosts if h.error)
     line = f"{len(result.hosts)} host(s) scanned, {failed} failed"
     if result.input_problems:
         line += f", {len(result.input_problems)} target entr{'y' if len(result.input_problems) == 1 else 'ies'} skipped"
     console.print(Text(line))
     print_findings(result, console)
+
+
+def print_walk_notes(result: ScanResult, console: Console) -> None:
+    """One line per share whose walk was slow or held back (rate limit, bounds), and why."""
+    notes = walk_notes(result)
+    if notes:
+        console.print(Text("Walks that were slow or held back:"))
+    for note in notes:
+        console.print(Text(printable(f"  {note.host} \\ {note.share}: {note.text}"), style="yellow"))
 
 
 # --- findings -----------------------------------------------------------------------------------------------

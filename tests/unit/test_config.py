@@ -66,6 +66,7 @@ time_budget = 60
 max_rate = 0
 sniff = false
 max_sniff = 10
+sample = false
 show_names = true
 
 [output]
@@ -123,6 +124,7 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "max_rate": 0,
         "no_sniff": True,
         "max_sniff": 10,
+        "no_sample": True,
         "show_names": True,
         "json_path": Path("/srv/audit/scan.json"),
         "html_path": tmp_path / "report.html",
@@ -167,6 +169,7 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "max_rate": 1000.0,
         "no_sniff": False,
         "max_sniff": 5_000,
+        "no_sample": False,
         "show_names": False,
         "no_history": False,
     }  # unset paths, fail_on and names are left out: the command line's own defaults apply

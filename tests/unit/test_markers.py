@@ -16,6 +16,7 @@ SERVERLESS = {
     "tests/test_packaging.py",
     "tests/test_report_browser.py",
     "tests/test_plan_browser.py",
+    "tests/corpus/test_corpus.py",  # the classifier over a corpus of public packages' files, no server
 }
 
 

@@ -150,19 +150,33 @@ def test_connection_encrypt_output_goes_through_the_transport() -> None:
         encryption_key = decryption_key = bytes(range(16))
 
     chain = bytes(range(64)) + b"a related compound"
-    sealed = conn._encrypt(chain, FakeSession())
-    # Walker._send hands the result to Tcp.send, which frames it as DirectTCPPacket does.
-    assert list(inspect.signature(Tcp.send).parameters) == ["self", "header"], (
-        f"smbprotocol Tcp.send(header) changed signature; {RE_VERIFY_WALK}"
-    )
-    packet = DirectTCPPacket()
-    packet["smb2_message"] = sealed
-    framed = packet.pack()
+    sealed = conn._encrypt(chain, FakeSession()).pack()  # a structure: Walker._pack packs it
+    # Walker._transmit frames the result as DirectTCPPacket (Tcp.send) does.
+    framed = walk._DIRECT_TCP.pack(len(sealed)) + sealed
     assert framed[4:8] == b"\xfdSMB", f"{member} no longer yields a transform header; {RE_VERIFY_WALK}"
     conn.session_table[42] = FakeSession()
     message = SMB2TransformHeader()
     message.unpack(framed[4:])
     assert conn._decrypt(message) == chain, f"{member} and _decrypt no longer round-trip; {RE_VERIFY_WALK}"
+
+
+def test_transport_socket_walk_py_writes_to() -> None:
+    # Walker._transmit writes many framed messages at once, as Tcp.send writes one: under its socket lock.
+    member = "smbprotocol Tcp._sock / Tcp._sock_lock"
+    transport = Tcp("server.invalid", 445)
+    assert hasattr(transport, "_sock") and isinstance(transport._sock_lock, type(threading.Lock())), (
+        f"{member} changed; {RE_VERIFY_WALK}"
+    )
+    assert "self._sock_lock" in inspect.getsource(Tcp.send), (
+        f"Tcp.send no longer holds {member}; {RE_VERIFY_WALK}"
+    )
+    for message in (b"", b"\xfeSMB" + bytes(60), bytes(70_000)):
+        packet = DirectTCPPacket()
+        packet["smb2_message"] = message
+        assert packet.pack() == walk._DIRECT_TCP.pack(len(message)) + message, (
+            f"smbprotocol DirectTCPPacket frames differently from Walker._transmit; {RE_VERIFY_WALK}"
+        )
+    assert walk._DIRECT_TCP_MAX == Tcp.MAX_SIZE, f"smbprotocol Tcp.MAX_SIZE changed; {RE_VERIFY_WALK}"
 
 
 def test_connection_state_walk_py_shares() -> None:

@@ -50,7 +50,7 @@ def certificate_facts(der: bytes, now: datetime) -> FtpCertificate | None:
         cert = x509.load_der_x509_certificate(der)
         not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
         subject, issuer = _name(cert.subject), _name(cert.issuer)
-    except (ValueError, TypeError, UnsupportedAlgorithm):  # bytes a server sent: anything but a certificate
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):  # anything but a certificate
         return None
     return FtpCertificate(
         subject=subject,

@@ -30,6 +30,7 @@ from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSet
 from spnego.exceptions import SpnegoError
 
 from shareaudit.collect.smb.negotiate import SMB2_NEGOTIATE_SIGNING_REQUIRED, dialect_name
+from shareaudit.collect.smb.receiver import DataConnection
 from shareaudit.collect.smb.status import status_name
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.plan.identities import Identity, IdentityKind
@@ -93,7 +94,7 @@ class NullSession(Session):  # type: ignore[misc]  # smbprotocol is untyped
 SMB_FAILURES = (SMBException, OSError, ValueError, struct.error)
 
 
-class _Connection(Connection):  # type: ignore[misc]  # smbprotocol is untyped
+class _Connection(DataConnection):  # smbprotocol is untyped (DataConnection carries the ignore)
     """smbprotocol's Connection with a deadline on every answer.
 
     smbprotocol's own operations (session setup, CREATE, QUERY_DIRECTORY, CLOSE) wait for their answer

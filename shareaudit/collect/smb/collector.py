@@ -355,8 +355,11 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
             return Content(identity.label, 0, 0, 0, False, False, 0.0, error=f"tree connect refused: {tree}")
         try:
             bounds = options.crawl
-            walker = Walker(tree, RateLimit(bounds.rate), options.timeout, bounds.in_flight)
-            crawl = ShareCrawl(walker, identity.label, bounds, options.redactor, sink, on_entries=walked)
+            rate = RateLimit(bounds.rate)
+            walker = Walker(tree, rate, options.timeout, bounds.in_flight)
+            crawl = ShareCrawl(
+                walker, identity.label, bounds, options.redactor, sink, on_entries=walked, rate_limit=rate
+            )
             state.walking[share.name] = crawl
             content = crawl.run()
         finally:

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import struct
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 
 from smbprotocol.connection import Request
-from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.exceptions import SMBConnectionClosed, SMBException, SMBResponseException
 from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateDisposition, ShareAccess
 
 from shareaudit.collect.smb.access import Tree
 from shareaudit.collect.smb.client import SMB_FAILURES, timed_out
+from shareaudit.collect.smb.receiver import DataConnection, WalkRequest
+from shareaudit.collect.smb.receiver import HeaderView as _HeaderView
 from shareaudit.collect.smb.status import status_name
 from shareaudit.collect.walk import Entry, Listing, RateLimit
 from shareaudit.errors import CollectError, FailureKind
@@ -64,6 +66,8 @@ _FLAG_RELATED, _FLAG_SIGNED = 0x00000004, 0x00000008
 _FILE_DIRECTORY_INFORMATION = 0x01  # [MS-FSCC] 2.4.10
 _EXTRA_CREDITS = 2  # ask for a little more than each message costs, so the window grows to the pipeline
 _CHAIN_CREDITS = 4  # credits one compound needs (a zip tail read may need two for its READ)
+_DIRECT_TCP = struct.Struct(">I")  # [MS-SMB2] 2.1: a zero byte, then the message length in 3 bytes
+_DIRECT_TCP_MAX = 0xFFFFFF
 _FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601 to 1970
 _FILETIME_MAX = 2650467743980000000  # 9999-12-31T23:59:58: within what a datetime can hold
 
@@ -107,37 +111,6 @@ def _charge(payload: int) -> int:
     return max(1, (payload - 1) // 65536 + 1)
 
 
-class _Value:
-    __slots__ = ("value",)
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def get_value(self) -> int:
-        return self.value
-
-
-class _HeaderView:
-    """What smbprotocol reads from a pending request's header (id, command, reserved, tree), and no more.
-
-    The receiver thread and `Connection.receive` read these through `request.message[...]`; tree_id only
-    when resolving a symlink, which `receive(..., resolve_symlinks=False)` never does.
-    """
-
-    __slots__ = ("fields",)
-
-    def __init__(self, message_id: int, command: int, tree_id: int) -> None:
-        self.fields = {
-            "message_id": _Value(message_id),
-            "command": _Value(command),
-            "reserved": _Value(0),
-            "tree_id": _Value(tree_id),
-        }
-
-    def __getitem__(self, key: str) -> _Value:
-        return self.fields[key]
-
-
 def _smb_path(path: str) -> bytes:
     return path.replace("/", "\\").encode("utf-16-le")
 
@@ -153,6 +126,8 @@ class Walker:
         self.rate = rate
         self.timeout = timeout
         self.in_flight = in_flight
+        # A DataConnection (receiver.py) routes our answers without smbprotocol's generic structures.
+        self.fast = isinstance(self.connection, DataConnection)
         self.compounds = 0  # compounds sent
         self.refusals: Counter[str] = Counter()  # NT status -> directories or files the server refused
 
@@ -219,60 +194,90 @@ class Walker:
             time.sleep(0.001)
 
     def _send(self, messages: list[tuple[int, bytes, int]]) -> list[object]:
-        """Send one chain of messages as a compound, related when it has more than one message.
+        """Send one chain of messages as a compound, related when it has more than one message."""
+        self.rate.take(1)
+        try:
+            frame, requests = self._pack(messages)
+            self._transmit([frame])
+        except SMB_FAILURES as exc:
+            raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
+        return requests
+
+    def _send_many(self, chains: list[list[tuple[int, bytes, int]]]) -> list[list[object]]:
+        """Send several compounds in one write: one system call and fewer TCP segments for many requests."""
+        self.rate.take(len(chains))
+        try:
+            packed = [self._pack(messages) for messages in chains]
+            self._transmit([frame for frame, _ in packed])
+        except SMB_FAILURES as exc:
+            raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
+        return [requests for _, requests in packed]
+
+    def _transmit(self, frames: list[bytes]) -> None:
+        """Frame each message for the Direct TCP transport ([MS-SMB2] 2.1) and write them all at once.
+
+        What smbprotocol's `Tcp.send` does for one message, under the same socket lock, for many.
+        """
+        conn = self.connection
+        conn._check_worker_running()  # raises what killed the receiver thread, if it died
+        if any(len(frame) > _DIRECT_TCP_MAX for frame in frames):
+            raise ValueError("a message exceeds the Direct TCP frame size")
+        wire = b"".join(_DIRECT_TCP.pack(len(frame)) + frame for frame in frames)
+        transport = conn.transport
+        with transport._sock_lock:
+            transport._sock.sendall(wire)
+
+    def _pack(self, messages: list[tuple[int, bytes, int]]) -> tuple[bytes, list[object]]:
+        """One chain of messages as a compound, related when it has more than one message.
 
         Packed here with struct: smbprotocol's generic structures cost more CPU than the exchange
         itself. Message ids come from smbprotocol's credit window, signatures and encryption from its
         own functions, and each request goes into its request table, so its receiver thread routes the
         answers (and checks their signatures) as usual.
         """
-        self.rate.take(1)
         conn = self.connection
         session = self.tree.session
         sign = bool(session.signing_required and session.signing_key)
         chain: list[bytes] = []
         requests: list[object] = []
-        try:
-            for index, (command, body, charge) in enumerate(messages):
-                last = index == len(messages) - 1
-                size = 64 + len(body)
-                padding = 0 if last else (8 - size % 8) % 8
-                message_id = self._take_credits(charge)
-                flags = (_FLAG_RELATED if index else 0) | (_FLAG_SIGNED if sign else 0)
-                header = _HEADER.pack(
-                    b"\xfeSMB",
-                    64,
-                    charge,
-                    0,
-                    command,
-                    charge + _EXTRA_CREDITS,
-                    flags,
-                    0 if last else size + padding,
-                    message_id,
-                    0,
-                    self.tid,
-                    self.sid,
-                    b"\x00" * 16,
-                )
-                packet = header + body + b"\x00" * padding
-                if sign:
-                    signature = conn._generate_signature(
-                        packet, session.signing_key, message_id, False, command
-                    )
-                    packet = packet[:48] + signature + packet[64:]
-                chain.append(packet)
+        for index, (command, body, charge) in enumerate(messages):
+            last = index == len(messages) - 1
+            size = 64 + len(body)
+            padding = 0 if last else (8 - size % 8) % 8
+            message_id = self._take_credits(charge)
+            flags = (_FLAG_RELATED if index else 0) | (_FLAG_SIGNED if sign else 0)
+            header = _HEADER.pack(
+                b"\xfeSMB",
+                64,
+                charge,
+                0,
+                command,
+                charge + _EXTRA_CREDITS,
+                flags,
+                0 if last else size + padding,
+                message_id,
+                0,
+                self.tid,
+                self.sid,
+                b"\x00" * 16,
+            )
+            packet = header + body + b"\x00" * padding
+            if sign:
+                signature = conn._generate_signature(packet, session.signing_key, message_id, False, command)
+                packet = packet[:48] + signature + packet[64:]
+            chain.append(packet)
+            request: object
+            if self.fast:
+                request = WalkRequest(message_id, command, self.sid)
+            else:
                 request = Request(_HeaderView(message_id, command, self.tid), None, conn, self.sid)
-                conn.outstanding_requests[message_id] = request
-                requests.append(request)
-            data = b"".join(chain)
-            if session.encrypt_data or self.tree.encrypt_data:
-                data = conn._encrypt(data, session)
-            conn._check_worker_running()  # raises what killed the receiver thread, if it died
-            conn.transport.send(data)  # frames it; an encrypted chain is smbprotocol's transform header
-        except SMB_FAILURES as exc:
-            raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
+            conn.outstanding_requests[message_id] = request
+            requests.append(request)
+        data = b"".join(chain)
+        if session.encrypt_data or self.tree.encrypt_data:
+            data = conn._encrypt(data, session).pack()  # smbprotocol's transform header around the chain
         self.compounds += 1
-        return requests
+        return data, requests
 
     def _refused(self, status: int) -> str:
         """The status's name, counted (the walk's log line gives the counts, never the paths)."""
@@ -282,6 +287,8 @@ class Walker:
 
     def _answer(self, request: object) -> tuple[int, bytes]:
         """(NT status, data) of one response; a refusal is an answer, a dead server an error."""
+        if isinstance(request, WalkRequest):
+            return self._walk_answer(request)
         try:
             response = self.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
         except SMBResponseException as exc:
@@ -292,17 +299,51 @@ class Walker:
             raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
         return int(response["status"].get_value()), response["data"].get_value()
 
+    def _walk_answer(self, request: WalkRequest) -> tuple[int, bytes]:
+        """What Connection.receive does for one of our requests, without its generic structures."""
+        conn = self.connection
+        deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                conn._check_worker_running()  # raises what stopped the receiver thread, if it stopped
+                if not request.response_event.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise SMBConnectionClosed(f"no answer within {self.timeout:g} s")
+                with request.response_event_lock:
+                    conn._check_worker_running()
+                    if request.response is None:
+                        raise SMBConnectionClosed("the connection closed")
+                    if request.status == NtStatus.STATUS_PENDING:  # the final answer follows
+                        request.response = None
+                        request.response_event.clear()
+                        continue
+                    conn.outstanding_requests.pop(request.message["message_id"].get_value(), None)
+                    return request.status, request.body
+        except (SMBConnectionClosed, OSError) as exc:  # silent, gone, or the socket failed
+            raise CollectError(FailureKind.TIMEOUT, f"the server stopped answering: {exc}") from exc
+        except (SMBException, ValueError, struct.error) as exc:  # an answer the receiver could not take
+            raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
+
     def _pipeline(self, items: Sequence[str], build: object, parse: object) -> Iterator[object]:
-        """Send one compound per item, keeping at most `in_flight` compounds outstanding."""
-        pending: list[tuple[str, list[object]]] = []
-        queue = list(items)
+        """Send one compound per item, keeping at most `in_flight` compounds outstanding.
+
+        When half of them have been answered, the other half is sent in one write.
+        """
+        pending: deque[tuple[str, list[object]]] = deque()
+        queue = deque(items)
+        refill = max(1, self.in_flight // 2)
         while queue or pending:
-            while queue and len(pending) < self.in_flight and self._credits() >= _CHAIN_CREDITS:
-                item = queue.pop(0)
-                pending.append((item, self._send(build(item))))  # type: ignore[operator]
+            if queue and len(pending) <= refill:
+                batch: list[str] = []
+                credits = self._credits()
+                while queue and len(pending) + len(batch) < self.in_flight and credits >= _CHAIN_CREDITS:
+                    batch.append(queue.popleft())
+                    credits -= _CHAIN_CREDITS
+                if batch:
+                    sent = self._send_many([build(item) for item in batch])  # type: ignore[operator]
+                    pending.extend(zip(batch, sent, strict=True))
             if not pending:  # no credits at all: nothing outstanding will bring any
                 raise CollectError(FailureKind.PROTOCOL, "the server granted no credits")
-            item, requests = pending.pop(0)
+            item, requests = pending.popleft()
             yield parse(item, [self._answer(r) for r in requests])  # type: ignore[operator]
 
     def list_directories(self, paths: Sequence[str]) -> Iterator[Listing]:
