@@ -31,6 +31,7 @@ from shareaudit.cli.report import FAIL_ON_HELP, exit_code, fail_on_option, outpu
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DEFAULT_PORTS, MAX_STUDIES, dicom_options
 from shareaudit.collect.hosts import PROTOCOLS
+from shareaudit.collect.sweep import SweepOptions
 from shareaudit.errors import InputError
 from shareaudit.plan import config
 from shareaudit.plan.identities import (
@@ -152,6 +153,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         active_write_probe=v["active_write_probe"],
         protocols=protocols(v["protocols"]),
         dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
+        sweep=None if v["no_sweep"] else SweepOptions(v["sweep_concurrency"]),
     )
 
 
@@ -171,6 +173,19 @@ bounds_options = grouped(
             default=16,
             show_default=True,
             help="Hosts scanned at the same time.",
+        ),
+        click.option(
+            "--no-sweep",
+            is_flag=True,
+            help="Scan every target deeply, without first sweeping all of their ports with one connect each.",
+        ),
+        click.option(
+            "--sweep-concurrency",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Connections the sweep keeps in flight (0: as many as the open-file limit allows, raised to "
+            "the hard limit first).",
         ),
         click.option(
             "--active-write-probe",
@@ -270,6 +285,8 @@ bounds_options = grouped(
     (
         "timeout",
         "max_hosts",
+        "no_sweep",
+        "sweep_concurrency",
         "active_write_probe",
         "include_share",
         "exclude_share",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DicomOptions
+from shareaudit.collect.sweep import SweepOptions
 from shareaudit.plan.identities import Identity
 from shareaudit.plan.targets import TargetList
 
@@ -35,6 +36,7 @@ class Bounds:
     active_write_probe: bool = False
     protocols: tuple[str, ...] = ("smb", "dicom")  # which doors are looked at (--protocols)
     dicom: DicomOptions = field(default_factory=DicomOptions)
+    sweep: SweepOptions | None = field(default_factory=SweepOptions)  # None: --no-sweep
 
 
 @dataclass(frozen=True, slots=True)
