@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cattrs
 
@@ -14,6 +14,7 @@ from shareaudit.model import SCHEMA, ScanResult
 from shareaudit.render.output import write_atomically
 
 _converter = cattrs.Converter(forbid_extra_keys=False)
+T = TypeVar("T")
 
 
 def _ace_to_dict(ace: Ace) -> dict[str, Any]:
@@ -47,6 +48,16 @@ _converter.register_structure_hook(Ace, _ace_from_dict)
 # ScanResult.options holds plain JSON values of any shape (numbers, flags, the bounds table): kept as read.
 # (A predicate, not register_structure_hook(object, ...): that would dispatch every class here.)
 _converter.register_structure_hook_func(lambda cls: cls is object, lambda value, _: value)
+
+
+def unstructure(value: object) -> Any:
+    """One part of a result (a HostResult, a Finding) as plain JSON-ready data, as it appears in the document."""
+    return _converter.unstructure(value)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """One part of a result back from its JSON form; cattrs' errors as they are (the caller words them)."""
+    return _converter.structure(data, cls)
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:

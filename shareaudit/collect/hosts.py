@@ -364,7 +364,7 @@ def scan(
     try:
         if sweeping and options.sweep is not None:
             concurrency, high = budget(options.sweep.concurrency, options.max_hosts)
-            plan = ((t, _sweep_ports(t, everyone, options)) for t in targets)
+            plan = [(t, _sweep_ports(t, everyone, options)) for t in targets]
             sweeper = Sweeper(plan, options.timeout, concurrency, events.put, high_descriptors=high)
             sweeper.start()
         else:

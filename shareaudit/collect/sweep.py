@@ -26,7 +26,7 @@ import logging
 import resource
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -212,7 +212,7 @@ class Sweeper:
 
     def __init__(
         self,
-        hosts: Iterable[tuple[Target, tuple[int, ...]]],
+        hosts: Sequence[tuple[Target, tuple[int, ...]]],
         timeout: float,
         concurrency: int,
         deliver: Callable[[HostSweep | BaseException], None],
@@ -254,7 +254,10 @@ class Sweeper:
         if self._stopped.is_set():
             return
         probes = self._probes()
-        workers = [asyncio.create_task(self._worker(probes)) for _ in range(self._concurrency)]
+        total = sum(len(ports) for _, ports in self._hosts)
+        workers = [
+            asyncio.create_task(self._worker(probes)) for _ in range(min(self._concurrency, total) or 1)
+        ]
         try:
             await asyncio.gather(*workers)
         finally:

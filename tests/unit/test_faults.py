@@ -116,7 +116,13 @@ def test_ctrl_c_does_not_wait_for_a_slow_host_in_flight(tmp_path: Path, silent_s
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2)  # loaded, and waiting on the silent host
+    # Loaded (the run's journal exists once the run has started; a busy machine takes seconds to import)
+    # and waiting on the silent host.
+    journal = out.with_name(out.name + ".journal")
+    deadline = time.monotonic() + 60
+    while not journal.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(3)  # the SMB collector's libraries load, then it waits on the silent host (30 s)
     proc.send_signal(signal.SIGINT)
     # The bound this test is about: far less than the 30 s the host would hold a waiting exit.
     _, err = proc.communicate(timeout=10)
