@@ -11,6 +11,7 @@ finished, and the result is assembled from the journal once, at the end or on Ct
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
 from shareaudit.render import html as html_report
 from shareaudit.rules import evaluate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,7 @@ def run(
                     record.add(n, host)
             except KeyboardInterrupt:
                 return _interrupted(state, in_flight, record)
+        log.info("collection done: %d hosts in %s; assembling the result", state.done.count(1), record.path)
         final = journal.read(record.path).result(_now(), mark_unscanned=False)
         if plan.directory is not None:
             final, lost = enrich(final, plan.directory.directory, plan.directory.ldap)
@@ -227,7 +231,9 @@ def run(
         final, new, run_id, lost = _record(plan, final)
         warnings += lost
         out = plan.outputs
+        log.info("%d findings; writing the outputs", len(final.findings))
         written = write_outputs(final, out.json, out.html, out.csv)
+        log.info("outputs written: %s", ", ".join(str(p) for p in written) or "none asked")
         record.remove()
     finally:
         record.close()  # still there after a failure: the journal is what a rebuild starts from

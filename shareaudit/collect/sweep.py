@@ -26,6 +26,7 @@ import logging
 import resource
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -227,6 +228,7 @@ class Sweeper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = threading.Event()
+        self._counts = dict.fromkeys(PortState, 0)
 
     def start(self) -> None:
         self._thread.start()
@@ -255,14 +257,22 @@ class Sweeper:
             return
         probes = self._probes()
         total = sum(len(ports) for _, ports in self._hosts)
-        workers = [
-            asyncio.create_task(self._worker(probes)) for _ in range(min(self._concurrency, total) or 1)
-        ]
+        in_flight = min(self._concurrency, total) or 1
+        log.info(
+            "sweep: %d targets, %d ports to try, %d connections in flight at most",
+            len(self._hosts),
+            total,
+            in_flight,
+        )
+        started = time.monotonic()
+        workers = [asyncio.create_task(self._worker(probes)) for _ in range(in_flight)]
         try:
             await asyncio.gather(*workers)
         finally:
             for worker in workers:
                 worker.cancel()
+        counts = ", ".join(f"{state.value} {n}" for state, n in self._counts.items() if n)
+        log.info("sweep done in %.1f s: %s", time.monotonic() - started, counts or "nothing tried")
 
     def _probes(self) -> Iterator[tuple[_Host, int]]:
         for target, ports in self._hosts:
@@ -279,7 +289,9 @@ class Sweeper:
             if not host.address:
                 await host.resolved()
             if host.error is None:
-                host.verdicts.append(await self._connect(host.address, host.family, port))
+                verdict = await self._connect(host.address, host.family, port)
+                host.verdicts.append(verdict)
+                self._counts[verdict.state] += 1
             else:
                 host.skipped += 1
             if host.settled():
