@@ -15,6 +15,7 @@ the sweep's verdicts, in the same shape (`merge`) and words as if its collectors
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import threading
@@ -26,12 +27,14 @@ from typing import Protocol
 
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
-from shareaudit.collect.sweep import HostSweep, Sweeper, SweepOptions, budget
+from shareaudit.collect.sweep import HostSweep, SweepOptions, SweepProcess, budget
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
 from shareaudit.plan.targets import Target
 from shareaudit.redact import Redactor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,9 +366,16 @@ def scan(
     finished = False
     try:
         if sweeping and options.sweep is not None:
-            concurrency, high = budget(options.sweep.concurrency, options.max_hosts)
+            concurrency, _ = budget(options.sweep.concurrency, options.max_hosts)
             plan = [(t, _sweep_ports(t, everyone, options)) for t in targets]
-            sweeper = Sweeper(plan, options.timeout, concurrency, events.put, high_descriptors=high)
+            probes = sum(len(ports) for _, ports in plan)
+            log.info(
+                "sweep: %d targets, %d ports to try, %d connections in flight at most",
+                len(plan),
+                probes,
+                min(concurrency, probes),
+            )
+            sweeper = SweepProcess(plan, options.timeout, concurrency, events.put)
             sweeper.start()
         else:
             for target in targets:
@@ -392,7 +402,10 @@ def scan(
         # Ctrl-C (or a caller that stops early) must not wait for hosts still in flight: queued hosts are
         # dropped and running ones left to their threads, which the command line does not wait for.
         if sweeper is not None:
-            sweeper.stop()
+            sweeper.stop(finished)
+            if finished:
+                counts = ", ".join(f"{state} {n}" for state, n in sweeper.counts.items() if n)
+                log.info("sweep done in %.1f s: %s", sweeper.seconds, counts or "nothing tried")
         pool.shutdown(wait=finished, cancel_futures=not finished)
 
 

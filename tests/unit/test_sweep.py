@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import queue
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -190,3 +191,16 @@ def test_a_collector_that_declares_no_ports_turns_the_sweep_off() -> None:
     targets = [Target("a", "127.0.0.1", _closed_port())]
     assert [r.reachable for _, r in scan(targets, (), options, legacy, [])] == [True]  # type: ignore[arg-type]
     assert len(legacy.seen) == 1 and legacy.seen[0].open_ports is None
+
+
+def test_a_connect_seen_only_at_its_deadline_is_judged_by_the_kernel(listener: int) -> None:
+    """A busy loop may process a finished connect in the same turn as its timeout: not silence."""
+    for port, state in ((listener, PortState.OPEN), (_closed_port(), PortState.REFUSED)):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        time.sleep(0.2)  # the kernel has its answer; nobody has looked yet
+        try:
+            assert sweep._settled(sock)[0] is state
+        finally:
+            sock.close()
