@@ -9,7 +9,7 @@ throwaway copy of each lab personality (labnas, labfs, labacl, labposix) on its 
 `shareaudit -v scan` of the copies and the silent addresses runs there with the default options (SMB
 and DICOM ports swept, shares walked). Printed: wall time, peak memory, the phases from the log (sweep
 done, collection done, outputs written), whether every lab host was fully scanned, and the bar.
-`--silent 65534` sweeps a whole /16 (figures in docs/scale.md). `--no-sweep-too` also times the same
+`--silent 65534 --reports` sweeps a whole /16 and writes all three outputs (figures in docs/scale.md). `--no-sweep-too` also times the same
 scan with --no-sweep, on a sample of the silent addresses, for comparison.
 """
 
@@ -33,6 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--silent", type=int, default=4096, help="silent addresses (default 4096)")
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--reports", action="store_true", help="also write the HTML report and the CSV")
     parser.add_argument(
         "--no-sweep-too", action="store_true", help="also time --no-sweep on 64 silent addresses"
     )
@@ -41,7 +42,10 @@ def main() -> int:
     silent = [str(a) for _, a in zip(range(args.silent), network.hosts(), strict=False)]
     with Estate(str(network), list(PERSONALITY_NAMES)) as estate:
         live = estate.addresses
-        run = estate.scan([*live, *silent], "--timeout", str(args.timeout))
+        reports = ["--html", str(estate.work / "report.html"), "--csv", str(estate.work / "findings.csv")]
+        run = estate.scan(
+            [*live, *silent], "--timeout", str(args.timeout), *(reports if args.reports else [])
+        )
         print(
             f"sweep: {len(silent)} silent addresses in {network} + {len(live)} lab hosts, --timeout {args.timeout:g}"
         )

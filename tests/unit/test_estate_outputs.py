@@ -7,6 +7,7 @@ import io
 import ipaddress
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 from synthetic import hostile_result, large_result
@@ -70,3 +71,17 @@ def test_the_report_counts_each_hosts_findings() -> None:
     for host_view in view.hosts:
         expected = [f for f in result.findings if f.host == host_view.label and f.suppressed is None]
         assert sum(count for _, count in host_view.counts) == len(expected)
+
+
+def test_the_csv_and_the_report_written_in_pieces_are_what_they_were(tmp_path: Path) -> None:
+    from shareaudit.render import csv as csv_report
+
+    result = _silent(2500, large_result(hosts=2))  # more than one piece of 1,000 rows
+    path = tmp_path / "findings.csv"
+    csv_report.write(result, path)
+    written = path.read_bytes()
+    assert written == csv_report.dumps(result).encode("utf-8-sig")
+    assert written.count(b"\xef\xbb\xbf") == 1  # one BOM, at the start
+    page = tmp_path / "report.html"
+    html.write(result, page, generated_at="then")
+    assert page.read_text(encoding="utf-8") == html.render(result, generated_at="then")
