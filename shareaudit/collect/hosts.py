@@ -230,10 +230,10 @@ def scan_host(
     if not services:
         if collector is None:
             return failed(target, CollectError(FailureKind.PROTOCOL, "no protocol was asked"), 0.0)
-        return _smb(collector, job, swept)
+        return _smb_or_verdict(collector, job, swept)
     with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="service") as pool:
-        pending = [pool.submit(_services, other, job, swept) for other in services]
-        smb = _smb(collector, job, swept) if collector is not None else None
+        pending = [pool.submit(_services_or_verdicts, other, job, swept) for other in services]
+        smb = _smb_or_verdict(collector, job, swept) if collector is not None else None
         found = [service for future in pending for service in future.result()]
     return merge(target, address, smb, found)
 
@@ -260,7 +260,7 @@ def _unanswered(
     return closed
 
 
-def _smb(collector: Collector, job: HostJob, swept: HostSweep | None) -> HostResult:
+def _smb_or_verdict(collector: Collector, job: HostJob, swept: HostSweep | None) -> HostResult:
     """SMB's result: collected, or, when the sweep found its port closed, the sweep's verdict on it."""
     ports = declared_ports(collector, job.target, job.options)
     closed = _unanswered(job, swept, ports) if swept is not None and ports else []
@@ -270,7 +270,9 @@ def _smb(collector: Collector, job: HostJob, swept: HostSweep | None) -> HostRes
     return replace(failed(job.target, error, elapsed), address=job.address)
 
 
-def _services(collector: ServiceCollector, job: HostJob, swept: HostSweep | None) -> tuple[Service, ...]:
+def _services_or_verdicts(
+    collector: ServiceCollector, job: HostJob, swept: HostSweep | None
+) -> tuple[Service, ...]:
     """A protocol's services: its ports the sweep found closed from the verdicts, the others collected."""
     ports = declared_ports(collector, job.target, job.options)
     if swept is None or ports is None:
@@ -301,8 +303,8 @@ def unanswered(
     if swept.error is not None:
         return failed(target, swept.error, 0.0)
     job = HostJob(target, swept.address, (), options, frozenset())
-    smb = _smb(collector, job, swept) if collector is not None else None
-    found = [service for other in services for service in _services(other, job, swept)]
+    smb = _smb_or_verdict(collector, job, swept) if collector is not None else None
+    found = [service for other in services for service in _services_or_verdicts(other, job, swept)]
     if smb is not None and not found:
         return smb
     return merge(target, swept.address, smb, found)
