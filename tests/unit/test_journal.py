@@ -193,3 +193,37 @@ def test_the_lock_is_an_flock_other_tools_can_see(tmp_path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once the run let go
     finally:
         os.close(fd)
+
+
+def test_ctrl_c_assembles_the_document_from_the_journal_and_removes_it(
+    tmp_path: Path, silent_server: int
+) -> None:
+    closed = [f"127.0.0.1:{port}" for port in (1, 2)]
+    stalled = f"127.0.0.1:{silent_server}"
+    out = tmp_path / "scan.json"
+    args = ["scan", *closed, stalled, "--protocols", "smb", "--timeout", "60", "--no-history"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shareaudit", *args, "--data-dir", str(tmp_path / "d"), "--json", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    path = out.with_name("scan.json.journal")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and len(path.read_bytes().splitlines()) == 1 + len(closed):
+            break
+        time.sleep(0.05)
+    time.sleep(2)  # the SMB collector's libraries load, then it waits on the silent host (60 s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "partial results written" in err and "Traceback" not in err
+    assert not path.exists()  # assembled into the document, then removed
+    result = scanfile.read(out)
+    assert [h.target for h in result.hosts[: len(closed)]] == closed
+    assert all(h.error_kind == "refused" for h in result.hosts[: len(closed)])
+    # The silent server's host: in flight (kept, marked interrupted) or not reached (listed): never lost.
+    kept = {h.target: h.error_kind for h in result.hosts}
+    assert kept.get(stalled) == "interrupted" or result.options.get(UNSCANNED) == [stalled]
+    assert {f.host for f in result.findings if f.rule == "target-not-scanned"} >= {*closed, stalled}
