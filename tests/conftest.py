@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ SERVER_MARKERS = {
     "dicomlab": ("dicom", "lab"),
     "nfslab": ("nfs", "lab"),
     "ftplab": ("ftp", "lab"),
+    "dropnet": ("dropnet", "lab"),
 }
 
 
@@ -149,3 +151,43 @@ def silent_server() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
+
+
+DROPNET_SCRIPT = ROOT / "tests" / "lab" / "dropnet.py"
+
+
+@pytest.fixture(scope="session")
+def dropnet() -> Iterator[Any]:
+    """A network namespace of our own (tests/lab/dropnet.py) where 198.18.0.0/23 drops every SYN, with a
+    throwaway copy of labnas on its loopback (127.0.0.40 there: nobody else's address space). Run the
+    scan inside with `dropnet.prefix()`; both are removed afterwards."""
+    import dropnet as dropnet_lab
+
+    name = f"sa-test-{os.getpid()}"
+    root = Path(f"/tmp/shareaudit-dropnet-{os.getpid()}")
+    net = dropnet_lab.up(name, "198.18.0.0/23")
+    copy = root / "labnas"
+    try:
+        proc = subprocess.run(
+            [
+                *net.prefix(),
+                sys.executable,
+                str(LAB_SCRIPT),
+                "copy",
+                "labnas",
+                "--address",
+                "127.0.0.40",
+                "--dir",
+                str(copy),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"the labnas copy did not start in {name}:\n{proc.stdout}\n{proc.stderr}")
+        yield net
+    finally:
+        subprocess.run(
+            [*net.prefix(), sys.executable, str(LAB_SCRIPT), "discard", str(copy)], capture_output=True
+        )
+        dropnet_lab.down(name)

@@ -3,11 +3,15 @@
 collect -> enrich (directory names, derived exposures) -> rules -> accepted risks -> history ->
 outputs -> alerts. Nothing here prints: warnings are returned in the outcome, progress goes to the
 `Progress` given. `scan`, `device` and any other caller (a test, a scheduler) use `run`.
+
+Collected hosts are not kept in memory: each goes to the run's journal (audit/journal.py) as it is
+finished, and the result is assembled from the journal once, at the end or on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -15,12 +19,13 @@ from pathlib import Path
 
 from shareaudit import __version__, scanfile
 from shareaudit.ad.enrich import enrich
-from shareaudit.audit import suppress
+from shareaudit.audit import journal, suppress
 from shareaudit.audit.history import History, new_since
 from shareaudit.collect.hosts import CollectOptions, Collector, InFlight, Progress, ServiceCollector, scan
 from shareaudit.collect.inventory import Inventory
+from shareaudit.collect.sweep import budget
 from shareaudit.errors import ShareauditError
-from shareaudit.model import Finding, HostResult, ScanResult, Tool
+from shareaudit.model import Finding, ScanResult, Tool
 from shareaudit.plan.plan import Plan
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
@@ -28,7 +33,8 @@ from shareaudit.render import html as html_report
 from shareaudit.render.estate import TrendPoint
 from shareaudit.rules import evaluate
 from shareaudit.rules.actions import with_actions
-from shareaudit.rules.coverage import UNSCANNED
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +75,16 @@ def write_outputs(
 
 
 class _Run:
-    """One run's state: the hosts gathered so far, in target order."""
+    """One run's state: which targets are done (their results are in the journal, not here)."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.started = _now()
         self.order = {target: n for n, target in enumerate(plan.targets.targets)}
-        self.hosts: dict[int, HostResult] = {}
+        self.done = bytearray(len(plan.targets.targets))
 
-    def result(self, finished: str = "") -> ScanResult:
+    def head(self) -> ScanResult:
+        """The result's own fields (tool, times, identities, options), without hosts or findings."""
         plan, bounds = self.plan, self.plan.bounds
         crawl = bounds.crawl
         options: dict[str, object] = {
@@ -106,14 +113,17 @@ class _Run:
             }
             if "nfs" in bounds.protocols
             else None,
+            "sweep": {"concurrency": budget(bounds.sweep.concurrency, bounds.max_hosts)[0]}
+            if bounds.sweep is not None
+            else None,
             "run_by": plan.run_by,
             **plan.labels,
         }
         return ScanResult(
             tool=Tool("shareaudit", __version__),
             started_at=self.started,
-            finished_at=finished,
-            hosts=tuple(self.hosts[n] for n in sorted(self.hosts)),
+            finished_at="",
+            hosts=(),
             identities=tuple(i.info() for i in plan.identities),
             options=options,
             input_problems=tuple(str(p) for p in plan.targets.problems),
@@ -141,23 +151,23 @@ def _collect_options(
         dicom=bounds.dicom,
         ftp=bounds.ftp,
         nfs=bounds.nfs,
+        sweep=bounds.sweep,
     )
 
 
-def _interrupted(run: _Run, in_flight: InFlight) -> Outcome:
+def _interrupted(run: _Run, in_flight: InFlight, record: journal.Journal) -> Outcome:
     """Ctrl-C: the hosts gathered so far, what the hosts in flight had learned, the rest as findings."""
     plan = run.plan
     partial_hosts = in_flight.snapshots()
     for n, target in enumerate(plan.targets.targets):
-        if n not in run.hosts and target.spec in partial_hosts:
-            run.hosts[n] = partial_hosts[target.spec]
-    partial = run.result(_now())
+        if not run.done[n] and target.spec in partial_hosts:
+            record.add(n, partial_hosts[target.spec])
     # The targets never reached become findings: an interrupted run must not read as a clean one.
-    unscanned = [t.spec for n, t in enumerate(plan.targets.targets) if n not in run.hosts]
-    partial = replace(partial, options={**partial.options, UNSCANNED: unscanned})
+    partial = journal.read(record.path).result(_now(), mark_unscanned=True)
     partial = with_actions(replace(partial, findings=evaluate(partial)))
     out = plan.outputs
     written = write_outputs(partial, out.json, out.html, out.csv)
+    record.remove()
     return Outcome(partial, interrupted=True, written=tuple(written))
 
 
@@ -224,29 +234,41 @@ def run(
     state = _Run(plan)
     in_flight = InFlight()
     options = replace(_collect_options(plan, redactor, inventory, progress), in_flight=in_flight)
-    json_path = plan.outputs.json
-    with inventory if inventory is not None else contextlib.nullcontext():
-        try:
-            for target, host in scan(plan.targets.targets, plan.identities, options, collector, services):
-                state.hosts[state.order[target]] = host
-                if json_path:  # rewritten after every host: a crash or Ctrl-C loses nothing gathered
-                    scanfile.write(state.result(), json_path)
-        except KeyboardInterrupt:
-            return _interrupted(state, in_flight)
-    warnings: list[str] = []
-    final = state.result(_now())
-    if plan.directory is not None:
-        final, lost = enrich(final, plan.directory.directory, plan.directory.ldap)
+    specs = [t.spec for t in plan.targets.targets]
+    # Each host is appended as it is finished: a crash or Ctrl-C loses nothing gathered (audit/journal.py).
+    record, warnings = journal.Journal.create(
+        journal.path_for(plan.outputs.json, plan.data_dir), state.head(), specs
+    )
+    try:
+        with inventory if inventory is not None else contextlib.nullcontext():
+            try:
+                for target, host in scan(plan.targets.targets, plan.identities, options, collector, services):
+                    n = state.order[target]
+                    state.done[n] = 1
+                    record.add(n, host)
+            except KeyboardInterrupt:
+                return _interrupted(state, in_flight, record)
+        log.info("collection done: %d hosts in %s; assembling the result", state.done.count(1), record.path)
+        final = journal.read(record.path).result(_now(), mark_unscanned=False)
+        if plan.directory is not None:
+            final, lost = enrich(final, plan.directory.directory, plan.directory.ldap)
+            warnings += lost
+        final = replace(final, findings=evaluate(final))
+        if plan.suppressions:
+            final = replace(
+                final, findings=suppress.apply(final.findings, list(plan.suppressions), date.today())
+            )
+        final = with_actions(final)  # the fix plan, over the findings that are not accepted risks
+        final, new, run_id, lost = _record(plan, final)
         warnings += lost
-    final = replace(final, findings=evaluate(final))
-    if plan.suppressions:
-        final = replace(final, findings=suppress.apply(final.findings, list(plan.suppressions), date.today()))
-    final = with_actions(final)  # the fix plan, over the findings that are not accepted risks
-    final, new, run_id, lost = _record(plan, final)
-    warnings += lost
-    trend, lost = _trend(plan) if run_id is not None and plan.outputs.html else ([], [])
-    warnings += lost
-    out = plan.outputs
-    written = write_outputs(final, out.json, out.html, out.csv, trend)
+        trend, lost = _trend(plan) if run_id is not None and plan.outputs.html else ([], [])
+        warnings += lost
+        out = plan.outputs
+        log.info("%d findings; writing the outputs", len(final.findings))
+        written = write_outputs(final, out.json, out.html, out.csv, trend)
+        log.info("outputs written: %s", ", ".join(str(p) for p in written) or "none asked")
+        record.remove()
+    finally:
+        record.close()  # still there after a failure: the journal is what a rebuild starts from
     warnings += _alert(plan, final, new, run_id)
     return Outcome(final, False, new, run_id, tuple(written), tuple(warnings))

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shareaudit import scanfile
+from shareaudit.audit import journal
 from shareaudit.audit.run import write_outputs
 from shareaudit.model import Finding, ScanResult
 from shareaudit.render.terminal import print_summary
 from shareaudit.rules import RULES, SEVERITIES, at_or_above, evaluate
 from shareaudit.rules.actions import with_actions
+from shareaudit.rules.coverage import UNSCANNED
 from shareaudit.vantage import kept_out
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TARGETS_FAILED = 0, 1, 3
@@ -66,7 +67,8 @@ def exit_code(result: ScanResult, fail_on: str | None) -> int:
     doors_cut_short = any(s.reachable and s.error for h in result.hosts for s in h.services)
     # A host that answered nothing to untrusted vantage points only is segmentation working (vantage.kept_out).
     failed = any(h.error and not kept_out(result, h) for h in result.hosts)
-    incomplete = failed or result.input_problems or walks_failed or doors_cut_short
+    never_reached = bool(result.options.get(UNSCANNED))  # an interrupted run, or one rebuilt from its journal
+    incomplete = failed or result.input_problems or walks_failed or doors_cut_short or never_reached
     return EXIT_TARGETS_FAILED if incomplete else EXIT_OK
 
 
@@ -108,10 +110,13 @@ def report_command(
 ) -> int:
     """Re-render a saved scan (SCAN_FILE, from --json) without touching the network.
 
+    SCAN_FILE may also be the journal a run that did not finish left beside its JSON (scan.json.journal):
+    the document is rebuilt from it, the targets it never reached reported as not scanned.
+
     The rules are evaluated again, so rules added since the scan apply to it. Exit 1 with --fail-on as
     for scan, 3 when the scan had failed targets, 2 when SCAN_FILE is not a scan result.
     """
-    saved = scanfile.read(scan_file)
+    saved = journal.load_saved(scan_file)
     # Accepted risks and "new since the previous run" recorded in the saved result stay as they were
     # (matched by fingerprint): both come from files and history the re-render does not read.
     before = {f.id: f for f in saved.findings}

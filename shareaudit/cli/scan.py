@@ -34,6 +34,7 @@ from shareaudit.collect.ftp.options import DEFAULT_PORTS as FTP_PORTS
 from shareaudit.collect.ftp.options import ftp_options
 from shareaudit.collect.hosts import DEFAULT_PROTOCOLS, PROTOCOLS
 from shareaudit.collect.nfs.options import nfs_options
+from shareaudit.collect.sweep import SweepOptions
 from shareaudit.errors import InputError
 from shareaudit.model import VantagePoint
 from shareaudit.plan import config
@@ -160,6 +161,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         dicom=dicom_options(tuple(v["dicom_ports"]), tuple(v["dicom_ae_titles"]), v["dicom_max_studies"]),
         ftp=ftp_options(tuple(v["ftp_ports"])),
         nfs=nfs_options(tuple(v["nfs_ports"]), tuple(v["nfs_uids"])),
+        sweep=None if v["no_sweep"] else SweepOptions(v["sweep_concurrency"]),
     )
 
 
@@ -179,6 +181,19 @@ bounds_options = grouped(
             default=16,
             show_default=True,
             help="Hosts scanned at the same time.",
+        ),
+        click.option(
+            "--no-sweep",
+            is_flag=True,
+            help="Scan every target deeply, without first sweeping all of their ports with one connect each.",
+        ),
+        click.option(
+            "--sweep-concurrency",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Connections the sweep keeps in flight (0: as many as the open-file limit allows, raised to "
+            "the hard limit first).",
         ),
         click.option(
             "--active-write-probe",
@@ -310,6 +325,8 @@ bounds_options = grouped(
     (
         "timeout",
         "max_hosts",
+        "no_sweep",
+        "sweep_concurrency",
         "active_write_probe",
         "include_share",
         "exclude_share",

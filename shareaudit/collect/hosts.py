@@ -6,16 +6,22 @@ before an adapter raised `CollectError`, with the error in one line. Other hosts
 SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM, FTP;
 NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
 host run beside SMB, in their own threads: a dead port of one protocol never holds up another.
+
+With a sweep (`CollectOptions.sweep`, collect/sweep.py), every port the collectors declare (`ports()`)
+is tried first with one connect, all hosts at once; only a host where a port accepted is scanned
+deeply, each collector only on its ports that accepted. A host where nothing answered is reported from
+the sweep's verdicts, in the same shape (`merge`) and words as if its collectors had tried.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -23,6 +29,7 @@ from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
 from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.collect.nfs.options import NfsOptions
+from shareaudit.collect.sweep import HostSweep, SweepOptions, SweepProcess, budget
 from shareaudit.errors import CollectError, FailureKind, unexpected
 from shareaudit.model import HostResult, Service
 from shareaudit.plan.identities import Identity, privilege
@@ -51,6 +58,7 @@ class CollectOptions:
     dicom: DicomOptions = field(default_factory=DicomOptions)  # ports, called AE titles, studies counted
     ftp: FtpOptions = field(default_factory=FtpOptions)  # ports (21, 990 and --ftp-port)
     nfs: NfsOptions = field(default_factory=NfsOptions)  # ports, AUTH_SYS uids tried besides nobody
+    sweep: SweepOptions | None = None  # a connect sweep of every declared port first; None: scan every host
 
 
 class Progress(Protocol):
@@ -113,6 +121,7 @@ class HostJob:
     address: str
     identities: tuple[Identity, ...]
     options: CollectOptions
+    open_ports: frozenset[int] | None = None  # ports that accepted the sweep's connect; None: not swept
 
 
 class Collector(Protocol):
@@ -123,6 +132,10 @@ class Collector(Protocol):
 
     protocol: str
 
+    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
+        """The TCP ports this collector would connect to on `target` (what the sweep tries)."""
+        ...
+
     def collect(self, job: HostJob) -> HostResult: ...
 
 
@@ -130,6 +143,10 @@ class ServiceCollector(Protocol):
     """A protocol beside SMB (DICOM, FTP; NFS later): one `Service` per port it tried; never raises."""
 
     protocol: str
+
+    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
+        """The TCP ports this collector would connect to on `target`; it need only probe `job.open_ports`."""
+        ...
 
     def collect(self, job: HostJob) -> tuple[Service, ...]: ...
 
@@ -204,21 +221,25 @@ def scan_host(
     options: CollectOptions,
     collector: Collector | None,
     services: Sequence[ServiceCollector] = (),
+    swept: HostSweep | None = None,
 ) -> HostResult:
-    """Everything about one host; never raises for a host problem."""
+    """Everything about one host; never raises for a host problem. `swept`: its sweep (address, open ports)."""
     started = time.monotonic()
     try:
-        address = resolve(target.host, target.port)
+        if swept is not None and swept.error is not None:
+            raise swept.error
+        address = swept.address if swept is not None else resolve(target.host, target.port)
     except CollectError as exc:
         return failed(target, exc, time.monotonic() - started)
-    job = HostJob(target, address, tuple(sorted(identities, key=privilege)), options)
+    open_ports = swept.open_ports() if swept is not None else None
+    job = HostJob(target, address, tuple(sorted(identities, key=privilege)), options, open_ports)
     if not services:
         if collector is None:
             return failed(target, CollectError(FailureKind.PROTOCOL, "no protocol was asked"), 0.0)
-        return _collect_smb(collector, job, started)
+        return _smb_or_verdict(collector, job, swept, started)
     with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="service") as pool:
-        pending = [(other, pool.submit(other.collect, job)) for other in services]
-        smb = _collect_smb(collector, job, started) if collector is not None else None
+        pending = [(other, pool.submit(_services_or_verdicts, other, job, swept)) for other in services]
+        smb = _smb_or_verdict(collector, job, swept, started) if collector is not None else None
         found = [service for other, future in pending for service in _services(other, future, job)]
     return merge(target, address, smb, found)
 
@@ -242,6 +263,80 @@ def _services(
         log.debug("%s: %s collector failed", job.target.spec, other.protocol, exc_info=True)
         error = unexpected(exc)
         return (Service(other.protocol, 0, False, str(error), error.kind.value),)
+
+
+def declared_ports(
+    collector: Collector | ServiceCollector, target: Target, options: CollectOptions
+) -> tuple[int, ...] | None:
+    """The ports a collector says it would try on `target`; None when it declares none (then it is never skipped)."""
+    ports = getattr(collector, "ports", None)
+    return tuple(ports(target, options)) if callable(ports) else None
+
+
+def _unanswered(
+    job: HostJob, swept: HostSweep, ports: tuple[int, ...]
+) -> list[tuple[int, CollectError, float]]:
+    """The sweep's verdicts on `ports` when none of them accepted a connection; [] when one did."""
+    closed = []
+    for port in ports:
+        verdict = swept.verdict(port)
+        error = verdict.error(job.options.timeout) if verdict is not None else None
+        if verdict is None or error is None:
+            return []
+        closed.append((port, error, verdict.elapsed))
+    return closed
+
+
+def _smb_or_verdict(
+    collector: Collector, job: HostJob, swept: HostSweep | None, started: float
+) -> HostResult:
+    """SMB's result: collected, or, when the sweep found its port closed, the sweep's verdict on it."""
+    ports = declared_ports(collector, job.target, job.options)
+    closed = _unanswered(job, swept, ports) if swept is not None and ports else []
+    if not closed:
+        return _collect_smb(collector, job, started)
+    _, error, elapsed = closed[0]
+    return replace(failed(job.target, error, elapsed), address=job.address)
+
+
+def _services_or_verdicts(
+    collector: ServiceCollector, job: HostJob, swept: HostSweep | None
+) -> tuple[Service, ...]:
+    """A protocol's services: its ports the sweep found closed from the verdicts, the others collected."""
+    ports = declared_ports(collector, job.target, job.options)
+    if swept is None or ports is None:
+        return collector.collect(job)
+    verdicts = {
+        port: Service(collector.protocol, port, False, str(error), error.kind.value, elapsed)
+        for port in ports
+        for _, error, elapsed in _unanswered(job, swept, (port,))
+    }
+    collected = {s.port: s for s in collector.collect(job)} if len(verdicts) < len(ports) else {}
+    # In the declared order; a collector that probed a closed port anyway has its own answer kept.
+    ordered = [
+        collected.pop(port) if port in collected else verdicts[port]
+        for port in ports
+        if port in collected or port in verdicts
+    ]
+    return (*ordered, *collected.values())
+
+
+def unanswered(
+    target: Target,
+    swept: HostSweep,
+    options: CollectOptions,
+    collector: Collector | None,
+    services: Sequence[ServiceCollector],
+) -> HostResult:
+    """The result of a host where no port accepted a connection, from the sweep alone (no thread, no network)."""
+    if swept.error is not None:
+        return failed(target, swept.error, 0.0)
+    job = HostJob(target, swept.address, (), options, frozenset())
+    smb = _smb_or_verdict(collector, job, swept, 0.0) if collector is not None else None
+    found = [service for other in services for service in _services_or_verdicts(other, job, swept)]
+    if smb is not None and not found:
+        return smb
+    return merge(target, swept.address, smb, found)
 
 
 def default_collector() -> Collector:
@@ -280,7 +375,9 @@ def scan(
     """Scan hosts in parallel (bounded), yielding each target and its result as soon as it is complete.
 
     Without collectors given, `options.protocols` chooses them; a caller that hands in its own SMB
-    collector (a test) gets no other protocol unless it hands in `services` too.
+    collector (a test) gets no other protocol unless it hands in `services` too. With `options.sweep`,
+    the sweep runs first (in its own thread) and only hosts where a port answered are scanned deeply,
+    as soon as their sweep is done; the others are yielded from the sweep's verdicts.
     """
     progress = options.progress or NoProgress()
     if collector is None and services is None:
@@ -288,21 +385,73 @@ def scan(
         others = service_collectors(options.protocols)
     else:
         chosen, others = collector, tuple(services or ())
+    everyone = [c for c in (chosen, *others) if c is not None]
+    # A collector that declares no ports may answer anywhere: then nothing can be skipped, nothing is swept.
+    sweeping = (
+        options.sweep is not None
+        and bool(targets)
+        and all(declared_ports(c, targets[0], options) is not None for c in everyone)
+    )
+    events: queue.SimpleQueue[tuple[Target, Future[HostResult]] | HostSweep | BaseException] = (
+        queue.SimpleQueue()
+    )
     pool = ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host")
+    sweeper = None
+
+    def deep(target: Target, swept: HostSweep | None) -> None:
+        progress.host_started(target)
+        future = pool.submit(scan_host, target, identities, options, chosen, others, swept)
+        future.add_done_callback(lambda done: events.put((target, done)))
+
     finished = False
     try:
-        futures = {}
-        for target in targets:
-            progress.host_started(target)
-            futures[pool.submit(scan_host, target, identities, options, chosen, others)] = target
-        for future in as_completed(futures):
-            result = future.result()
-            if options.in_flight is not None:
-                options.in_flight.finished(futures[future])
+        if sweeping and options.sweep is not None:
+            concurrency, _ = budget(options.sweep.concurrency, options.max_hosts)
+            plan = [(t, _sweep_ports(t, everyone, options)) for t in targets]
+            probes = sum(len(ports) for _, ports in plan)
+            log.info(
+                "sweep: %d targets, %d ports to try, %d connections in flight at most",
+                len(plan),
+                probes,
+                min(concurrency, probes),
+            )
+            sweeper = SweepProcess(plan, options.timeout, concurrency, events.put)
+            sweeper.start()
+        else:
+            for target in targets:
+                deep(target, None)
+        for _ in range(len(targets)):
+            while True:
+                event = events.get()
+                if isinstance(event, BaseException):
+                    raise event
+                if isinstance(event, HostSweep):
+                    if event.answered():
+                        deep(event.target, event)
+                        continue
+                    target, result = event.target, unanswered(event.target, event, options, chosen, others)
+                else:
+                    target, result = event[0], event[1].result()
+                    if options.in_flight is not None:
+                        options.in_flight.finished(target)
+                break
             progress.host_finished(result)
-            yield futures[future], result
+            yield target, result
         finished = True
     finally:
         # Ctrl-C (or a caller that stops early) must not wait for hosts still in flight: queued hosts are
         # dropped and running ones left to their threads, which the command line does not wait for.
+        if sweeper is not None:
+            sweeper.stop(finished)
+            if finished:
+                counts = ", ".join(f"{state} {n}" for state, n in sweeper.counts.items() if n)
+                log.info("sweep done in %.1f s: %s", sweeper.seconds, counts or "nothing tried")
         pool.shutdown(wait=finished, cancel_futures=not finished)
+
+
+def _sweep_ports(
+    target: Target, collectors: Sequence[Collector | ServiceCollector], options: CollectOptions
+) -> tuple[int, ...]:
+    """Every port the collectors would try on `target`, each once, in the collectors' order."""
+    ports = (declared_ports(c, target, options) or () for c in collectors)
+    return tuple(dict.fromkeys(port for declared in ports for port in declared))

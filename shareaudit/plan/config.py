@@ -70,6 +70,8 @@ class ScanSection(BaseModel):
     protocols: list[Literal["smb", "dicom", "ftp", "nfs"]] = Field(
         ["smb", "dicom", "ftp", "nfs"], min_length=1
     )
+    sweep: bool = True  # a connect sweep of every port first; deep scans only where something answered
+    sweep_concurrency: int = Field(0, ge=0)  # connections in flight (0: as the open-file limit allows)
     vantage: str | None = None  # where the scanner runs (--vantage): a network segment's name
 
     @field_validator("vantage")
@@ -291,6 +293,8 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "active_write_probe": scan.active_write_probe,
         "strict": scan.strict,
         "protocols": ",".join(scan.protocols),
+        "no_sweep": not scan.sweep,
+        "sweep_concurrency": scan.sweep_concurrency,
         "dicom_ports": tuple(config.dicom.ports),
         "dicom_ae_titles": tuple(config.dicom.ae_titles),
         "dicom_max_studies": config.dicom.max_studies,

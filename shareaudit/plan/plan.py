@@ -14,6 +14,7 @@ from shareaudit.collect.crawl import CrawlBounds
 from shareaudit.collect.dicom.options import DicomOptions
 from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.collect.nfs.options import NfsOptions
+from shareaudit.collect.sweep import SweepOptions
 from shareaudit.plan.identities import Identity
 from shareaudit.plan.targets import TargetList
 
@@ -39,6 +40,7 @@ class Bounds:
     dicom: DicomOptions = field(default_factory=DicomOptions)
     ftp: FtpOptions = field(default_factory=FtpOptions)
     nfs: NfsOptions = field(default_factory=NfsOptions)
+    sweep: SweepOptions | None = field(default_factory=SweepOptions)  # None: --no-sweep
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ Every string that came from a server is passed as rich Text, never as markup, so
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -225,11 +228,39 @@ def leftover_probes(result: ScanResult) -> list[str]:
     return left
 
 
+# Targets where nothing answered listed one by one before the rest are counted: a /16 of empty addresses
+# would otherwise be 65,536 table rows and as many error lines (minutes of drawing, and unreadable).
+QUIET_SHOWN = 20
+
+
+def _nothing_answered(host: HostResult) -> bool:
+    return bool(host.error) and not host.reachable and not any(s.reachable for s in host.services)
+
+
+def _quiet_summary(hidden: list[HostResult]) -> str:
+    kinds = Counter(host.error_kind or "error" for host in hidden)
+    words = {
+        "timeout": "silent",
+        "refused": "refused",
+        "unreachable": "unreachable",
+        "unresolved": "unresolved",
+    }
+    parts = ", ".join(f"{words.get(kind, kind)} {count:,}" for kind, count in kinds.most_common())
+    return (
+        f"... and {len(hidden):,} more targets where nothing answered ({parts}); "
+        "each is in the JSON, the HTML report and the findings"
+    )
+
+
 def print_summary(result: ScanResult, console: Console) -> None:
     """Print the scan summary: the fix plan's first actions, hosts, then each host's access matrix."""
     from shareaudit.render.plan import print_plan  # the plan view imports this module's neighbours
 
     print_plan(result, console)
+    quiet = [host for host in result.hosts if _nothing_answered(host)]
+    hidden = {id(host) for host in quiet[QUIET_SHOWN:]}
+    full = result
+    result = replace(result, hosts=tuple(host for host in result.hosts if id(host) not in hidden))
     console.print(hosts_table(result))
     for table in (dicom_table(result), ftp_table(result), nfs_table(result)):
         if table is not None:
@@ -269,6 +300,9 @@ def print_summary(result: ScanResult, console: Console) -> None:
     for host in result.hosts:
         if host.error:
             console.print(Text(printable(f"{_host_label(host)}: {host.error}"), style="red"))
+    if hidden:
+        console.print(Text(_quiet_summary(quiet[QUIET_SHOWN:]), style="red"))
+    result = full
     print_walk_notes(result, console)
     failed = sum(1 for h in result.hosts if h.error)
     line = f"{len(result.hosts)} host(s) scanned, {failed} failed"

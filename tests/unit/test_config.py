@@ -40,6 +40,8 @@ guest = true
 active_write_probe = true
 strict = true
 protocols = ["dicom"]
+sweep = false
+sweep_concurrency = 2048
 vantage = "office-vlan"
 
 [nfs]
@@ -107,6 +109,8 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "active_write_probe": True,
         "strict": True,
         "protocols": "dicom",
+        "no_sweep": True,
+        "sweep_concurrency": 2048,
         "dicom_ports": (2762,),
         "dicom_ae_titles": ("PACS01",),
         "dicom_max_studies": 500,
@@ -152,6 +156,8 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "active_write_probe": False,
         "strict": False,
         "protocols": "smb,dicom,ftp,nfs",
+        "no_sweep": False,
+        "sweep_concurrency": 0,
         "dicom_ports": (),
         "dicom_ae_titles": (),
         "dicom_max_studies": 10_000,

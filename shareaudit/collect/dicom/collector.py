@@ -32,9 +32,10 @@ from shareaudit.collect.dicom.association import (
 )
 from shareaudit.collect.dicom.first_contact import Answer, Contact, contact
 from shareaudit.collect.dicom.options import DicomOptions
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import CollectOptions, HostJob
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import AssociationAttempt, DicomFacts, RetrieveProbe, Service, StudyReach
+from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,14 @@ class DicomCollector:
 
     protocol = PROTOCOL
 
+    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
+        """The DICOM ports of the options (the defaults and --dicom-port), on every target."""
+        return options.dicom.ports
+
     def collect(self, job: HostJob) -> tuple[Service, ...]:
         options = job.options.dicom
-        ports = options.ports
+        # After a sweep, only the ports that accepted a connection (collect.hosts reports the others).
+        ports = tuple(p for p in options.ports if job.open_ports is None or p in job.open_ports)
         if not ports:
             return ()
         timeout = job.options.timeout

@@ -37,7 +37,7 @@ from shareaudit.collect.ftp.options import (
     MAX_PROBED_FOLDERS,
 )
 from shareaudit.collect.ftp.walk import FtpLister
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import CollectOptions, HostJob
 from shareaudit.collect.walk import RateLimit
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import (
@@ -52,6 +52,7 @@ from shareaudit.model import (
     WriteProbe,
 )
 from shareaudit.plan.identities import AUDIT_LABEL, Identity, IdentityKind, Secret
+from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,13 @@ class FtpCollector:
 
     protocol = PROTOCOL
 
+    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
+        """The FTP ports of the options (21 and 990 by default, and --ftp-port), on every target."""
+        return options.ftp.ports
+
     def collect(self, job: HostJob) -> tuple[Service, ...]:
-        ports = job.options.ftp.ports
+        # After a sweep, only the ports that accepted a connection (collect.hosts reports the others).
+        ports = tuple(p for p in job.options.ftp.ports if job.open_ports is None or p in job.open_ports)
         if not ports:
             return ()
         with ThreadPoolExecutor(

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
 from shareaudit.collect.crawl import MedicalFile, ShareCrawl, share_selected
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import CollectOptions, HostJob
 from shareaudit.collect.plan import refused_logon, walker_for
 from shareaudit.collect.smb import access as smb_access
 from shareaudit.collect.smb import client, logon, negotiate, rpc, samr
@@ -37,6 +37,7 @@ from shareaudit.model import (
     Share,
 )
 from shareaudit.plan.identities import ANONYMOUS, AUDIT_LABEL, GUEST, Identity, IdentityKind, privilege
+from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +401,10 @@ class SmbCollector:
     """SMB (TCP 445): posture, guest doors, shares, the access matrix, and the share walks."""
 
     protocol = "smb"
+
+    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
+        """The target's own port (445 unless the target names another)."""
+        return (target.port,)
 
     def collect(self, job: HostJob) -> HostResult:
         """Everything SMB says about one host; a failure keeps what was learned before it."""
