@@ -44,6 +44,7 @@ def _targets(tmp_path: Path, net: Any, silent: int) -> Path:
 
 def _scan(net: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [*net.prefix(), sys.executable, "-m", "shareaudit", "scan", "-u", "labaudit", "--no-history"]
+    command += ["--protocols", "smb,dicom"]  # the doors these tests count: 445 and the three DICOM ports
     return subprocess.run(
         [*command, "--data-dir", str(tmp_path / "data"), *args],
         env=_env(tmp_path),
