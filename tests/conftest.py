@@ -11,6 +11,7 @@ clean Samba RPC workers (tests/labrpc.py).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -191,3 +192,4 @@ def dropnet() -> Iterator[Any]:
             [*net.prefix(), sys.executable, str(LAB_SCRIPT), "discard", str(copy)], capture_output=True
         )
         dropnet_lab.down(name)
+        shutil.rmtree(root, ignore_errors=True)
