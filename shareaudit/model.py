@@ -410,7 +410,7 @@ class Logon:
 
 # --- other doors than SMB: services ---------------------------------------------------------------------------
 # SMB's facts are the HostResult's own fields (posture, shares, ...); every other protocol a scan looks at adds
-# a `Service` per port it tried, with its protocol's facts object beside the others (`dicom`, `ftp`; NFS later).
+# a `Service` per port it tried, with its protocol's facts object beside the others (`dicom`, `ftp`, `nfs`).
 
 
 @dataclass(frozen=True, slots=True)

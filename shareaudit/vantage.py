@@ -6,8 +6,8 @@ scanners into one result in which every host keeps the view of each vantage poin
 (`HostResult.views`). The rules and the reports ask the same questions of a single labelled run and of a
 merged result: `views` gives a single run's hosts a view of their own.
 
-A door is a way into a host: the SMB service, each of its shares, and each other service (a DICOM port;
-FTP and NFS later) by protocol and port. Nothing here knows a protocol beyond SMB's shares: services are
+A door is a way into a host: the SMB service, each of its shares, and each other service (a DICOM, FTP
+or NFS port) by protocol and port. Nothing here knows a protocol beyond SMB's shares: services are
 doors by `(protocol, port)`, whatever their facts object.
 """
 

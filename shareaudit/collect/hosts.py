@@ -3,8 +3,8 @@
 This is the one boundary where a host's failure is recorded: a collector keeps whatever it gathered
 before an adapter raised `CollectError`, with the error in one line. Other hosts go on.
 
-SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM, FTP;
-NFS later) returns `Service`s that are merged into it (`merge`). The service collectors of a
+SMB's collector returns the HostResult itself; every other protocol's `ServiceCollector` (DICOM, FTP,
+NFS) returns `Service`s that are merged into it (`merge`). The service collectors of a
 host run beside SMB, in their own threads: a dead port of one protocol never holds up another.
 
 With a sweep (`CollectOptions.sweep`, collect/sweep.py), every port the collectors declare (`ports()`)
@@ -140,7 +140,7 @@ class Collector(Protocol):
 
 
 class ServiceCollector(Protocol):
-    """A protocol beside SMB (DICOM, FTP; NFS later): one `Service` per port it tried; never raises."""
+    """A protocol beside SMB (DICOM, FTP, NFS): one `Service` per port it tried; never raises."""
 
     protocol: str
 

@@ -1,6 +1,6 @@
 """What the protocol-neutral crawl needs from a file protocol: entries, listings, a rate limit, a lister.
 
-Each file protocol (SMB today; FTP and NFS next) provides a `Lister` over one share or export. The
+Each file protocol (SMB, FTP, NFS) provides a `Lister` over one share or export. The
 crawl (`collect/crawl.py`) never learns which protocol it walks.
 """
 
