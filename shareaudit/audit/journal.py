@@ -172,6 +172,8 @@ def header(head: ScanResult, targets: Sequence[str]) -> bytes:
         "identities": [scanfile.unstructure(identity) for identity in head.identities],
         "options": head.options,
         "input_problems": list(head.input_problems),
+        "vantage": head.vantage,
+        "vantages": [scanfile.unstructure(point) for point in head.vantages],
     }
     return _line({"journal": FORMAT, **data, "targets": list(targets)})
 

@@ -227,3 +227,27 @@ def test_ctrl_c_assembles_the_document_from_the_journal_and_removes_it(
     kept = {h.target: h.error_kind for h in result.hosts}
     assert kept.get(stalled) == "interrupted" or result.options.get(UNSCANNED) == [stalled]
     assert {f.host for f in result.findings if f.rule == "target-not-scanned"} >= {*closed, stalled}
+
+
+def test_the_header_keeps_every_field_a_run_starts_with() -> None:
+    """Whatever a run knows before its first host (vantage point included) survives the journal."""
+    import dataclasses
+
+    from shareaudit.audit import journal
+    from shareaudit.model import ScanResult, Tool, VantagePoint
+
+    head = ScanResult(
+        Tool("shareaudit", "0"),
+        "2026-11-29T00:00:00Z",
+        "",
+        (),
+        options={"protocols": ["smb"]},
+        input_problems=("line 3: garbage",),
+        vantage="guest-wifi",
+        vantages=(VantagePoint("guest-wifi", False),),
+    )
+    line = json.loads(journal.header(head, ["10.0.0.1"]))
+    later = {"hosts", "findings", "finished_at", "directory", "actions"}  # filled after the collection
+    assert {f.name for f in dataclasses.fields(ScanResult)} - later <= set(line)
+    assert line["vantage"] == "guest-wifi"
+    assert [(v["name"], v["trusted"]) for v in line["vantages"]] == [("guest-wifi", False)]
