@@ -17,18 +17,18 @@ Needs root (ip addr), Orthanc, gcc and openssl; Python with pydicom.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import daemons
+from daemons import LabError, alive, ensure_address, port_open, run, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -42,51 +42,18 @@ SHIM = LAB_DIR / "bindaddr.so"
 NEEDED = ("Orthanc", "gcc", "openssl", "ip")
 
 
-class LabError(RuntimeError):
-    """The DICOM lab could not be brought up; the message says why."""
-
-
-def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise LabError(
-            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc.stdout
-
-
 def check_prerequisites() -> None:
-    if os.geteuid() != 0:
-        raise LabError("the DICOM lab needs root (ip addr add on lo)")
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        raise LabError(
-            f"missing tools: {', '.join(missing)} (apt-get install orthanc dcmtk gcc libc6-dev openssl)"
-        )
-
-
-def ensure_address(address: str) -> None:
-    if f"inet {address}/" not in run(["ip", "-4", "addr", "show", "dev", "lo"]):
-        run(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
-
-
-def port_open(address: str, port: int, timeout: float = 0.3) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=timeout):
-        return True
-    return False
+    daemons.check_prerequisites(
+        "DICOM", "ip addr add on lo", NEEDED, "apt-get install orthanc dcmtk gcc libc6-dev openssl"
+    )
 
 
 def check_no_wildcard_listener() -> None:
-    """A server on 0.0.0.0 (the Debian package's own Orthanc service, started by systemd) would answer on
-    every lab address and make every lab host look like a PACS."""
-    probe = "127.0.0.9"  # in the SMB lab's /29, where nothing may listen (tests/lab/labdata.py)
-    ensure_address(probe)
-    for port in sorted({p for s in SERVERS for p in (s.port, s.http_port)} | {104}):
-        if port_open(probe, port):
-            raise LabError(
-                f"something listens on {probe}:{port}, so on every address (the orthanc systemd service?): "
-                "stop it (systemctl disable --now orthanc) before the DICOM lab can start"
-            )
+    """A server of the system's own on 0.0.0.0 would answer on every lab address, and the tests would audit it."""
+    daemons.check_no_wildcard_listener(
+        sorted({p for s in SERVERS for p in (s.port, s.http_port)} | {104}),
+        "the orthanc systemd service? systemctl disable --now orthanc",
+    )
 
 
 def server_dir(server: DicomServer) -> Path:
@@ -253,33 +220,12 @@ def start(server: DicomServer) -> int:
     return proc.pid
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def running() -> bool:
     """Every server of the lab runs (by its recorded pid) and answers on its DICOM port."""
     if not READY.exists():
         return False
     pids = json.loads(READY.read_text()).get("pids", {})
     return all(s.name in pids and alive(pids[s.name]) and port_open(s.address, s.port) for s in SERVERS)
-
-
-def stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.1)
-    if alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def up() -> None:

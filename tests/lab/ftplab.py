@@ -31,8 +31,6 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import daemons
+from daemons import LabError, alive, ensure_address, port_open, run, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,48 +56,15 @@ SYSTEM_MODULES = Path("/usr/lib/proftpd")
 NEEDED = ("proftpd", "ip")
 
 
-class LabError(RuntimeError):
-    """The FTP lab could not be brought up; the message says why."""
-
-
-def run(cmd: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
-    if proc.returncode != 0:
-        raise LabError(
-            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc.stdout
-
-
 def check_prerequisites() -> None:
-    if os.geteuid() != 0:
-        raise LabError("the FTP lab needs root (ip addr add on lo, port 21, chown)")
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        raise LabError(f"missing tools: {', '.join(missing)} (apt-get install proftpd-core iproute2)")
-
-
-def ensure_address(address: str) -> None:
-    if f"inet {address}/" not in run(["ip", "-4", "addr", "show", "dev", "lo"]):
-        run(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
-
-
-def port_open(address: str, port: int, timeout: float = 0.3) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=timeout):
-        return True
-    return False
+    daemons.check_prerequisites(
+        "FTP", "ip addr add on lo, port 21, chown", NEEDED, "apt-get install proftpd-core iproute2"
+    )
 
 
 def check_no_wildcard_listener() -> None:
-    """A system FTP server on 0.0.0.0 would answer on every lab address, and the tests would audit it."""
-    probe = "127.0.0.9"  # in the Samba lab's /29, where nothing may listen (tests/lab/labdata.py)
-    ensure_address(probe)
-    for port in sorted({p for s in SERVERS for p in s.ports}):
-        if port_open(probe, port):
-            raise LabError(
-                f"something listens on {probe}:{port}, so on every address (a system FTP service?): "
-                "stop it before the FTP lab can start"
-            )
+    """A server of the system's own on 0.0.0.0 would answer on every lab address, and the tests would audit it."""
+    daemons.check_no_wildcard_listener(sorted({p for s in SERVERS for p in s.ports}), "a system FTP service?")
 
 
 # --- the two packages that are not installed ------------------------------------------------------------
@@ -364,28 +332,6 @@ def start(inst: Instance) -> int:
         time.sleep(0.05)
     inst.pid_file.write_text(str(proc.pid))
     return proc.pid
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def stop(pid: int) -> None:
-    """Stop a daemon started here (its own process group: ProFTPD's session children go with it)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 # --- the shared lab --------------------------------------------------------------------------------------

@@ -21,19 +21,20 @@ Needs root (port 111, ip addr, chown), ganesha.nfsd, rpcbind, gcc.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import daemons
+from daemons import LabError, alive, ensure_address, port_open, run, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +45,16 @@ LAB_DIR = Path(os.environ.get("SHAREAUDIT_NFSLAB_DIR", "/tmp/shareaudit-nfslab")
 READY = LAB_DIR / "ready.json"
 SHIM = LAB_DIR / "bindaddr.so"
 NEEDED = ("ganesha.nfsd", "rpcbind", "gcc", "ip")
+
+
+def check_prerequisites() -> None:
+    daemons.check_prerequisites(
+        "NFS",
+        "port 111, ip addr add on lo, chown",
+        NEEDED,
+        "apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind gcc libc6-dev iproute2",
+    )
+
 
 ADDRESS = "127.0.0.11"  # labnas: the same host as the SMB and DICOM doors
 NFS_PORT = 2049
@@ -75,49 +86,6 @@ EXPORTS = (
     Export("scans", ("127.0.0.0/8", "192.0.2.7/32"), mountable=True, root_squash=True, writable=True),
 )
 ROOT_ONLY_FILE = "db_dump.sql"  # in backup: mode 0600, owner root
-
-
-class LabError(RuntimeError):
-    """The NFS lab could not be brought up; the message says why."""
-
-
-def run(cmd: list[str], env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise LabError(
-            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc.stdout
-
-
-def check_prerequisites() -> None:
-    if os.geteuid() != 0:
-        raise LabError("the NFS lab needs root (port 111, ip addr add on lo, chown)")
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        raise LabError(
-            f"missing tools: {', '.join(missing)} "
-            "(apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind gcc libc6-dev iproute2)"
-        )
-
-
-def ensure_address(address: str) -> None:
-    if f"inet {address}/" not in run(["ip", "-4", "addr", "show", "dev", "lo"]):
-        run(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
-
-
-def port_open(address: str, port: int, timeout: float = 0.3) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=timeout):
-        return True
-    return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def export_dir(name: str) -> Path:
@@ -246,19 +214,6 @@ def start_ganesha(config: Path) -> int:
     wait_listening(proc, "ganesha.nfsd", NFS_PORT, "ganesha.log")
     wait_listening(proc, "ganesha.nfsd (MOUNT)", MNT_PORT, "ganesha.log")
     return proc.pid
-
-
-def stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.1)
-    if alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def recorded() -> dict[str, int]:
