@@ -459,6 +459,27 @@ class HostPlanner:
                 studies = f"{'at least ' if query.truncated else ''}{query.studies} stud{'y' if query.studies == 1 else 'ies'}"
                 parts.append(f"DICOM port {candidate.service.port}: {studies} to any AE title")
                 width = _WIDTH[Role.ANONYMOUS]
+            elif finding.rule == "ftp-anonymous-read" and candidate.service and candidate.service.ftp:
+                walked = [t.content for t in candidate.service.ftp.trees if t.identity == "anonymous"]
+                count = sum(medical_files(c) for c in walked)
+                if not count or any(p.startswith(f"FTP port {candidate.service.port}") for p in parts):
+                    continue
+                total += count
+                kinds = ", ".join(medical_summary(c) for c in walked if c is not None and c.medical)
+                parts.append(f"FTP port {candidate.service.port}: {plural(count, 'medical file')} ({kinds})")
+                width = _WIDTH[Role.ANONYMOUS]
+            elif finding.rule == "nfs-medical-open" and candidate.service and candidate.service.nfs:
+                export = next((e for e in candidate.service.nfs.exports if e.path == finding.share), None)
+                if export is None or not medical_files(export.content) or export.content is None:
+                    continue
+                if any(p.startswith(f"NFS {export.path}:") for p in parts):
+                    continue
+                count = medical_files(export.content)
+                total += count
+                parts.append(
+                    f"NFS {export.path}: {plural(count, 'medical file')} ({medical_summary(export.content)})"
+                )
+                width = _WIDTH[Role.ANONYMOUS]  # AUTH_SYS: any machine claims nobody's uid
             else:
                 continue
             widest = width if widest is None else min(widest, width)

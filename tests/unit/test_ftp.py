@@ -783,3 +783,5 @@ def test_the_fix_plan_groups_an_ftp_door_into_anonymous_and_tls_actions() -> Non
     }
     assert {rules_of[i] for i in by_kind["ftp-tls"].findings} == {"ftp-plaintext-login"}
     assert "--protocols ftp --ftp-port 21" in by_kind["close-anonymous-ftp"].verify
+    anonymous = by_kind["close-anonymous-ftp"]
+    assert anonymous.medical == 11 and anonymous.widest == "anonymous" and anonymous.rank == 1

@@ -338,3 +338,5 @@ def test_the_fix_plan_groups_an_nfs_door_into_two_actions() -> None:
     assert set(by_kind) >= {"restrict-nfs-exports", "nfs-root-squash"}
     assert set(by_kind["restrict-nfs-exports"].findings) | set(by_kind["nfs-root-squash"].findings) == nfs
     assert "--protocols nfs --nfs-port 2049" in by_kind["restrict-nfs-exports"].verify
+    restrict = by_kind["restrict-nfs-exports"]
+    assert restrict.medical == 9 and restrict.widest == "anonymous" and restrict.rank == 1  # what it protects
