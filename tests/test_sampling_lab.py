@@ -145,6 +145,8 @@ def test_a_low_rate_limit_is_named_as_what_held_the_walk_back(
     walk = content["walk"]
     assert walk["rate"] == 50 and walk["rate_waited_s"] >= 1.0
     requests = walk["listings"] + walk["reads"]
-    assert content["elapsed_s"] >= (requests - 1) / 50  # the limit is kept
+    # The limit is kept: a batch of compounds sent in one write (at most --in-flight, 16) waits for its
+    # place as a whole, so all but the last batch's requests cost their 1/50 s.
+    assert content["elapsed_s"] >= (requests - 16) / 50
     assert "Walks that were slow or held back:" in run.out
     assert "archive:" in run.out and "the rate limit (--max-rate 50/s) held it back" in run.out
