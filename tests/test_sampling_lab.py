@@ -145,7 +145,7 @@ def test_a_low_rate_limit_is_named_as_what_held_the_walk_back(
     walk = content["walk"]
     assert walk["rate"] == 50 and walk["rate_waited_s"] >= 1.0
     requests = walk["listings"] + walk["reads"]
-    # The limit is kept: a batch of compounds sent in one write (at most --in-flight, 16) waits for its
+    # The limit is kept: a batch of compounds sent in one write (at most the walk's window of 16) waits for its
     # place as a whole, so all but the last batch's requests cost their 1/50 s.
     assert content["elapsed_s"] >= (requests - 16) / 50
     assert "Walks that were slow or held back:" in run.out
