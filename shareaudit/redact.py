@@ -139,6 +139,7 @@ _PATIENT_RECORD = re.compile(
     re.IGNORECASE,
 )
 _PARTS = re.compile(r"[\s_\-.,;+()\[\]]+")
+_TWO_WORDS = re.compile(r"[^\W\d_][\W\d_]+[^\W\d_]")  # two runs of letters, anything between
 # Organisation and document words that sit next to a capitalised acronym in ordinary names
 # (ACME_Corp_2024-01-15, IEEE_Standard_2023): never a given name.
 _NOT_GIVEN_NAMES = frozenset(
@@ -279,6 +280,8 @@ def _written_person(stem: str) -> str | None:
     medium: SMITH^JOHN, "Smith, John", SMITH_John, John_SMITH; weak: SMITH_JOHN (two words in capitals
     may be any two words).
     """
+    if _TWO_WORDS.search(stem) is None:
+        return None  # every pattern below needs two runs of letters: most file names have one
     if _CARET_NAME.search(stem):
         return "medium"
     for surname, given in _COMMA_NAME.findall(stem):

@@ -23,7 +23,7 @@ import lab as lab_control
 import pytest
 from labdata import COPY_ADDRESSES, LABACL, LABNAS
 
-FOLDERS, FILES = 120, 25  # 3,000 files, one in five a DICOM name
+FOLDERS, FILES = 120, 25  # 3,000 files, one in five an HL7 message by its name (streamed as soon as seen)
 ADDRESS = {"kill": COPY_ADDRESSES[-3], "freeze": COPY_ADDRESSES[-4]}
 
 
@@ -32,7 +32,7 @@ def _plant(public: Path) -> None:
         directory = public / f"batch{folder:03d}"
         directory.mkdir()
         for n in range(FILES):
-            (directory / (f"IM{n:04d}.dcm" if n % 5 == 0 else f"note{n:04d}.txt")).write_bytes(b"x")
+            (directory / (f"ADT{n:04d}.hl7" if n % 5 == 0 else f"note{n:04d}.txt")).write_bytes(b"x")
     os.system(f"chmod -R a+rX {public}")
 
 

@@ -150,3 +150,40 @@ def test_a_low_rate_limit_is_named_as_what_held_the_walk_back(
     assert content["elapsed_s"] >= (requests - 16) / 50
     assert "Walks that were slow or held back:" in run.out
     assert "archive:" in run.out and "the rate limit (--max-rate 50/s) held it back" in run.out
+
+
+def test_a_spent_sniff_budget_goes_first_to_the_files_only_their_content_can_tell(
+    archive: tuple[str, Truth], tmp_path: Path
+) -> None:
+    """--max-sniff too small for every head the walk wants: the extensionless files have it first, so the
+    counts are still the truth; the ordinary .txt heads and the .dcm refinements wait, are cut short, and
+    the share says its budget ran out."""
+    address, truth = archive
+    readable = sum(truth.extensionless.values()) - truth.extensionless["lock"]
+    budget = readable + 20  # every extensionless file, and 20 of the hundreds of heads that could wait
+    run, content, lines = _scan(
+        address, tmp_path, "--max-rate", "0", "--no-sample", "--max-sniff", str(budget)
+    )
+    assert run.code in (0, 1), run.text
+    assert content["sniffed"] == budget and "sniff" in content["bounds_hit"]
+    assert _counts(content) == dict(truth.types)
+    assert Counter(line["type"] for line in lines) == truth.types
+
+
+def test_one_walk_connection_or_two_find_the_same_and_two_are_really_used(
+    archive: tuple[str, Truth], tmp_path: Path
+) -> None:
+    address, truth = archive
+    connects = {}
+    for connections in (1, 2):
+        out = tmp_path / f"scan{connections}.json"
+        run = shareaudit(
+            "-v", "scan", address, "--include-share", "archive", "--no-history", "--data-dir", str(tmp_path),
+            "--max-rate", "0", "--walk-connections", str(connections), "--json", str(out),
+        )  # fmt: skip
+        assert run.code in (0, 1), run.text
+        host = json.loads(out.read_text())["hosts"][0]
+        content = next(share for share in host["shares"] if share["name"] == "archive")["content"]
+        assert _counts(content) == dict(truth.types)
+        connects[connections] = run.err.count("share archive as anonymous: tree connect accepted")
+    assert connects[2] == connects[1] + 1  # the walk's second connection to the share

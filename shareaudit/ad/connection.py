@@ -19,19 +19,16 @@ import ipaddress
 import math
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from ldap3 import BASE, KERBEROS, NONE, NTLM, SASL, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_errors
 
+from shareaudit.ad.settings import AUTH_METHODS, Endpoint, LdapSettings, parse_ldap_url
 from shareaudit.errors import CollectError, FailureKind, InputError, ShareauditError
-from shareaudit.plan.identities import Secret
 
-AUTH_METHODS = ("simple", "kerberos", "ntlm")
 PAGE_SIZE = 500  # RFC 2696 simple paged results: AD's MaxPageSize is 1000
 _PAGED_RESULTS = "1.2.840.113556.1.4.319"
 # [RFC 4511] 4.1.9 resultCode values this module explains.
@@ -44,52 +41,6 @@ try:  # Kerberos is optional (pip install 'shareaudit[kerberos]'): gssapi needs 
     _GSS_ERRORS: tuple[type[Exception], ...] = (GSSError,)
 except ImportError:  # pragma: no cover - depends on the installation
     _GSS_ERRORS = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where the DC is and how TLS is set up: ldaps (implicit TLS) or starttls."""
-
-    host: str
-    port: int
-    tls: str  # "ldaps" | "starttls"
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_ldap_url(url: str) -> Endpoint:
-    """ldap://host[:port] (StartTLS, port 389) or ldaps://host[:port] (port 636); InputError otherwise."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InputError(f"--ldap-url {url!r}: {exc}") from exc
-    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-        raise InputError(
-            f"--ldap-url {url!r} must look like ldaps://dc.example.org or ldap://dc.example.org:389"
-        )
-    if parts.path not in ("", "/") or parts.query:
-        raise InputError(
-            f"--ldap-url {url!r}: give only scheme, host and port (the base DN comes from the rootDSE)"
-        )
-    default = 636 if parts.scheme == "ldaps" else 389
-    return Endpoint(parts.hostname, port or default, "ldaps" if parts.scheme == "ldaps" else "starttls")
-
-
-@dataclass(frozen=True, slots=True)
-class LdapSettings:
-    """How to reach and bind to the directory. The secret never prints itself."""
-
-    url: str
-    auth: str = "simple"
-    user: str | None = None  # DOMAIN\\user, user@realm or a DN (simple); DOMAIN\\user (ntlm)
-    secret: Secret | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-    verify: bool = True
-    timeout: float = 10.0
-    base_dn: str | None = None  # default: the rootDSE's defaultNamingContext
-    kerberos_host: str | None = None  # the host of the ldap/ SPN; default: the DC's dnsHostName
 
 
 @dataclass(frozen=True, slots=True)

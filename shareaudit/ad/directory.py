@@ -19,12 +19,9 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
-
-from ldap3.utils.conv import escape_filter_chars
+from typing import TYPE_CHECKING, NamedTuple
 
 from shareaudit.acl import domain_of, well_known_name
-from shareaudit.ad.connection import DirectoryConnection, Entry
 from shareaudit.ad.devices import (
     FIRST_ORDINARY_RID,
     UF_ACCOUNTDISABLE,
@@ -37,6 +34,9 @@ from shareaudit.ad.devices import (
 )
 from shareaudit.model import Directory, DirectoryAccount, DirectoryComputer, GroupMembership, PublishedPrinter
 from shareaudit.plan.targets import DEFAULT_PORT, Target
+
+if TYPE_CHECKING:
+    from shareaudit.ad.connection import DirectoryConnection, Entry
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 # [MS-ADTS] 2.2.12 groupType: the group is a security group (distribution groups grant no access).
@@ -181,6 +181,13 @@ def targets_from(directory: Directory, wanted: ComputerFilter) -> list[Target]:
     return targets
 
 
+def _escaped(value: str) -> str:
+    """An assertion value for a search filter ([RFC 4515] 3), escaped by ldap3 (loaded with the session)."""
+    from ldap3.utils.conv import escape_filter_chars
+
+    return str(escape_filter_chars(value))
+
+
 class DirectoryReader:
     """Reads one domain through a bound DirectoryConnection."""
 
@@ -197,7 +204,7 @@ class DirectoryReader:
         found = next(
             self.connection.search(
                 partitions,
-                f"(&(objectClass=crossRef)(nCName={escape_filter_chars(self.base)}))",
+                f"(&(objectClass=crossRef)(nCName={_escaped(self.base)}))",
                 ["nETBIOSName", "dnsRoot"],
             ),
             None,
@@ -294,7 +301,7 @@ class DirectoryReader:
         for dn, group in sorted(self.groups().items(), key=lambda item: item[1].name.lower()):
             if not has_device_word(group.name):
                 continue
-            chain = f"(&{_USER_FILTER}(memberOf:{IN_CHAIN}:={escape_filter_chars(dn)}))"
+            chain = f"(&{_USER_FILTER}(memberOf:{IN_CHAIN}:={_escaped(dn)}))"
             for entry in self.connection.search(self.base, chain, ["cn"]):
                 members.setdefault(_norm(entry.dn), group.name)
         return members

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from shareaudit.acl import SecurityDescriptor
-from shareaudit.ad.connection import DirectoryConnection, LdapSettings
 from shareaudit.ad.directory import DirectoryReader
 from shareaudit.ad.exposure import host_exposures, member_of_domain, sids_in
 from shareaudit.errors import ShareauditError
 from shareaudit.model import Directory, ScanResult
+
+if TYPE_CHECKING:
+    from shareaudit.ad.settings import LdapSettings
 
 
 def _named_sids(result: ScanResult, directory: Directory, ldap: LdapSettings) -> dict[str, str]:
@@ -23,6 +26,8 @@ def _named_sids(result: ScanResult, directory: Directory, ldap: LdapSettings) ->
                         unnamed.add(ace.sid)
     if not unnamed:
         return {}
+    from shareaudit.ad.connection import DirectoryConnection  # ldap3, loaded only when it is needed
+
     with DirectoryConnection(ldap) as connection:
         return DirectoryReader(connection).names_of(unnamed & sids_in(result.hosts))
 

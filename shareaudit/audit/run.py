@@ -29,7 +29,6 @@ from shareaudit.model import Finding, ScanResult, Tool
 from shareaudit.plan.plan import Plan
 from shareaudit.redact import Redactor, load_or_create_key
 from shareaudit.render import csv as csv_report
-from shareaudit.render import html as html_report
 from shareaudit.render.estate import TrendPoint
 from shareaudit.rules import evaluate
 from shareaudit.rules.actions import with_actions
@@ -66,6 +65,8 @@ def write_outputs(
         scanfile.write(result, json_path)
         written.append(json_path)
     if html_path:
+        from shareaudit.render import html as html_report  # jinja2 and the templates: only for an HTML report
+
         html_report.write(result, html_path, trend=trend)
         written.append(html_path)
     if csv_path:

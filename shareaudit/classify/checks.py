@@ -18,6 +18,10 @@ HEAD_LIMIT = 4096
 # Control characters that still occur in text formats: tab, LF, CR, and the MLLP frame bytes
 # 0x0B / 0x1C (python-hl7 hl7/mllp/streams.py) plus form feed and ESC.
 _TEXT_CONTROLS = frozenset("\t\n\r\x0b\x0c\x1b\x1c")
+# The other C0 controls: binary, not text (counted in C, once per head read).
+_BINARY_CONTROLS = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in range(32) if chr(c) not in _TEXT_CONTROLS) + "]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ def _decode_text(data: bytes) -> str | None:
     sample = text[:1024]
     if not sample:
         return None
-    controls = sum(1 for ch in sample if ch < " " and ch not in _TEXT_CONTROLS)
+    controls = len(_BINARY_CONTROLS.findall(sample))
     replaced = sample.count("\ufffd")
     # Latin-1 text decoded as UTF-8 yields some replacement characters; binary yields many, plus NULs.
     if controls * 50 > len(sample) or replaced * 4 > len(sample):

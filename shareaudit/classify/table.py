@@ -6,7 +6,7 @@ because `classify_name` runs on every file name of a share.
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Annotated, Literal, Self
@@ -254,11 +254,13 @@ class TypeTable:
 
     def _apply(self, rule: _NameRule, path: str, cut: int, base: str) -> NameVerdict:
         result = rule.result
-        if not rule.medical_location and result.outcome is not NameOutcome.ARCHIVE:
+        if not rule.medical_location and result.outcome is not NameOutcome.ARCHIVE and not result.later:
             return result
         medical = self._location_medical(_directories(path, cut), base)
         if rule.medical_location and not medical:
             return NOT_MEDICAL
+        if result.later and medical:
+            return replace(result, later=False)  # in a medical location, read with the likely ones
         if result.outcome is NameOutcome.ARCHIVE and result.verdict is None and medical:
             # If the archive cannot be listed, where it sits is all there is to go on.
             return NameVerdict(
@@ -379,6 +381,7 @@ class _SniffEntry(BaseModel):
     suffixes: _Strings | None = None
     exact: _Strings | None = None
     where: _WhereName = "anywhere"
+    later: bool = False
 
     @model_validator(mode="after")
     def _one_selector(self) -> Self:
@@ -400,11 +403,14 @@ class _NameEntry(BaseModel):
     where: _WhereName = "anywhere"
     archive: Literal["zip", "7z"] | None = None
     refine: bool = False
+    later: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.refine and self.action != "medical":
             raise ValueError("refine is only for action 'medical'")
+        if self.later and self.action != "sniff":
+            raise ValueError("later is only for action 'sniff'")
         if self.action == "medical" and self.confidence is None:
             raise ValueError("a medical name rule needs a confidence")
         if self.action == "archive" and self.archive is None:
@@ -565,7 +571,9 @@ class _Builder:
             if type_id is not None and confidence is not None:
                 verdict = Verdict(type_id, self.types[type_id].label, confidence, evidence)
             return _NameRule(
-                NameVerdict(outcome, verdict, archive, refine=entry.refine), medical_location, pattern
+                NameVerdict(outcome, verdict, archive, refine=entry.refine, later=entry.later),
+                medical_location,
+                pattern,
             )
 
         if entry.pattern is not None:

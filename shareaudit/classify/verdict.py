@@ -54,6 +54,7 @@ class NameVerdict:
     archive: ArchiveFormat | None = None
     refine: bool = False
     stands: bool = False
+    later: bool = False
 
 
 NOT_MEDICAL = NameVerdict(NameOutcome.NOT_MEDICAL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 
@@ -18,5 +19,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, _interrupted_at_start)
     from shareaudit.cli import app  # the heavy imports (click, rich, the protocol libraries)
 
+    # What the imports built lives as long as the process: out of the collector's way, every collection
+    # of a walk and the collection at exit skip it (0.28 s less per scan, median of 8, bench notes in
+    # docs/scale.md).
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on main() turns it into exit 130
     app.main()

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shareaudit.ad.connection import AUTH_METHODS, DirectoryConnection, LdapSettings
 from shareaudit.ad.devices import DEFAULT_OLD_PASSWORD_DAYS, DEFAULT_SERVICE_PATTERNS, ServiceRules, explain
 from shareaudit.ad.directory import ComputerFilter, read_directory, targets_from
+from shareaudit.ad.settings import AUTH_METHODS, LdapSettings
 from shareaudit.cli.options import grouped
 from shareaudit.errors import CollectError, InputError
 from shareaudit.model import Directory, DirectoryAccount
@@ -260,6 +260,8 @@ def read(options: DirectoryOptions, audit: Identity | None, identities: list[Ide
     """Read the directory; a DC that cannot be reached ends the command with exit code 3."""
     settings = ldap_settings(options, audit)
     accounts = {i.label: i.username for i in identities if i.kind is IdentityKind.USER}
+    from shareaudit.ad.connection import DirectoryConnection  # ldap3, loaded only when it is needed
+
     try:
         with DirectoryConnection(settings) as connection:
             return read_directory(connection, options.url, options.named, accounts, options.service)

@@ -145,6 +145,7 @@ def _bounds(v: dict[str, Any]) -> Bounds:
         max_dir_entries=v["max_dir_entries"],
         time_budget=v["time_budget"],
         rate=v["max_rate"],
+        connections=v["walk_connections"],
         sniff=not v["no_sniff"],
         max_sniff=v["max_sniff"],
         sample=not v["no_sample"],
@@ -252,6 +253,14 @@ bounds_options = grouped(
             show_default=True,
             help="Requests per second per share walk (0: unlimited).",
         ),
+        click.option(
+            "--walk-connections",
+            type=click.IntRange(1, 8),
+            default=DEFAULT_BOUNDS.connections,
+            show_default=True,
+            help="SMB connections one share walk spreads its requests over (Samba serves each connection "
+            "with one process; --max-rate still caps them all together).",
+        ),
         click.option("--no-sniff", is_flag=True, help="Classify by name only; never read file contents."),
         click.option(
             "--no-sample",
@@ -337,6 +346,7 @@ bounds_options = grouped(
         "max_dir_entries",
         "time_budget",
         "max_rate",
+        "walk_connections",
         "no_sniff",
         "no_sample",
         "max_sniff",

@@ -6,7 +6,10 @@ is classified (classify/); names that cannot decide have their first 4 KiB read 
 type decision. Within one directory, many files of one name shape and size class are sampled
 (sampling.py): when a spread sample is one medical type throughout, the rest are counted as that type
 unread and marked as extrapolated; otherwise the rest are read too. Files shorter than any signature
-are not read at all. What is kept is bounded whatever the share's size: counts per type, the directories
+are not read at all. The budget goes first to the files likeliest to be medical: ordinary formats read
+only because a few medical ones share them (.txt, .xml, .json, .gz outside a medical location), and then
+the reads that only refine a type the name decided, wait for the end of the walk and take what is left.
+What is kept is bounded whatever the share's size: counts per type, the directories
 with the most medical files, study stores, a few redacted samples. Each medical file found is also
 handed to `on_medical` as it is found, so a caller can stream an inventory to disk.
 
@@ -28,6 +31,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 
 from shareaudit.classify import (
     HEAD_LIMIT,
@@ -94,7 +99,9 @@ class CrawlBounds:
     rate: float = 1000.0  # requests per second per share walk; 0 = unlimited
     sniff: bool = True
     max_sniff: int = 5_000  # files per share whose first bytes may be read
-    in_flight: int = 16  # compounds outstanding at once
+    in_flight: int = 16  # compounds outstanding at once, per connection
+    # SMB connections a share walk spreads its compounds over (Samba serves each with one process).
+    connections: int = 2
     sample: bool = True  # read a sample of many like files in one folder, not every one (sampling.py)
 
 
@@ -153,7 +160,10 @@ class _Tally:
         if len(self.credentials) < CREDENTIAL_FILES:
             self.credentials.append(credential)
 
-    def add(self, directory: str, entry: Entry, verdict: Verdict, estimated: bool = False) -> None:
+    def add(
+        self, directory: str, entry: Entry, verdict: Verdict, estimated: bool = False, stream: bool = True
+    ) -> None:
+        """Count one medical file; `stream=False`: its type may still change (`refined` streams it)."""
         type_id, confidence = verdict.type_id, verdict.confidence
         count = self.medical.setdefault(type_id, [0, 0, 0, 0, 0])
         count[0] += 1
@@ -171,13 +181,40 @@ class _Tally:
             self.oldest = min(self.oldest, entry.mtime) if self.oldest else entry.mtime
         # Redacting costs a keyed hash per path component: only for the samples and the inventory.
         sample = not estimated and len(self.samples) < SAMPLES  # samples are files whose type was seen
-        if not sample and self.on_medical is None:
+        streamed = stream and self.on_medical is not None
+        if not sample and not streamed:
             return
-        redacted = self.redactor.path(f"{directory}\\{entry.name}" if directory else entry.name, type_id)
+        redacted = self.redactor.path(_join(directory, entry.name), type_id)
         if sample:
             self.samples.append(redacted)
-        if self.on_medical:
+        if streamed and self.on_medical:
             self.on_medical(MedicalFile(redacted, type_id, confidence, entry.size, entry.mtime, estimated))
+
+    def refined(self, directory: str, entry: Entry, named: Verdict, found: Verdict) -> None:
+        """A file counted by its name (`add`, not streamed) whose head named `found`: move it there, stream it."""
+        if found.type_id != named.type_id:
+            old = self.medical[named.type_id]
+            old[0] -= 1
+            old[1] -= entry.size
+            if old[0] == 0:
+                del self.medical[named.type_id]
+            count = self.medical.setdefault(found.type_id, [0, 0, 0, 0, 0])
+            count[0] += 1
+            count[1] += entry.size
+            types = self.per_dir.get(directory)
+            if types is not None:
+                types[named.type_id] -= 1
+                if types[named.type_id] == 0:
+                    del types[named.type_id]
+                types[found.type_id] = types.get(found.type_id, 0) + 1
+            if found.type_id == "dicomdir" and len(self.dicomdirs) < TRACKED_DIRECTORIES:
+                self.dicomdirs.append(directory)
+        self.medical[found.type_id][2] = max(self.medical[found.type_id][2], found.confidence.rank)
+        if self.on_medical:
+            redacted = self.redactor.path(_join(directory, entry.name), found.type_id)
+            self.on_medical(
+                MedicalFile(redacted, found.type_id, found.confidence, entry.size, entry.mtime, False)
+            )
 
 
 def _iso(timestamp: float) -> str | None:
@@ -272,6 +309,11 @@ class ShareCrawl:
         # a share of --max-sniff in all, a few per directory, never counted as a bound hit.
         self.refine_cap = int(bounds.max_sniff * REFINE_SNIFF_SHARE)
         self.refine_directory: tuple[str, int] = ("", 0)
+        # Reads that can wait for the end of the walk, when the files likelier to be medical have had the
+        # sniff budget first: ordinary formats read anywhere (NameVerdict.later; at most --max-sniff of them
+        # held), then the refinements. In walk order, so one directory's like files are still sampled together.
+        self.later: list[tuple[str, Entry, NameVerdict]] = []
+        self.refines: list[tuple[str, Entry, Verdict]] = []
         self.min_size = min_signature_size(default_table())  # a shorter file matches no content rule
 
     def _hit(self, bound: str) -> None:
@@ -293,7 +335,9 @@ class ShareCrawl:
         verdict = classify_name(path)
         if verdict.outcome is NameOutcome.MEDICAL and verdict.verdict is not None:
             if verdict.refine and self._may_refine(directory):
-                self.sniff_queue.append((directory, entry, verdict, None))
+                # Counted by its name now (kept if the walk stops), its head read last, when the budget allows.
+                self.tally.add(directory, entry, verdict.verdict, stream=False)
+                self.refines.append((directory, entry, verdict.verdict))
             else:
                 self.tally.add(directory, entry, verdict.verdict)
         elif verdict.outcome is NameOutcome.SNIFF:
@@ -303,6 +347,12 @@ class ShareCrawl:
                 # Shorter than any signature: what reading it would show is already known.
                 self.tally.too_small += 1
                 self._settle(directory, entry, verdict, None, read=True)
+            elif verdict.later and not alone:
+                if len(self.later) < self.bounds.max_sniff:
+                    self.later.append((directory, entry, verdict))
+                else:
+                    self._hit("sniff")
+                    self._settle(directory, entry, verdict, None, read=False)
             elif self.bounds.sample and not alone:
                 groups.setdefault(group_key(entry.name, entry.size), []).append((entry, verdict))
             else:
@@ -359,8 +409,6 @@ class ShareCrawl:
         name, count = self.refine_directory
         count = count + 1 if name == directory else 1
         if not self.bounds.sniff or count > REFINE_PER_DIRECTORY or self.refine_cap <= 0:
-            return False
-        if self._reads_planned() >= self.bounds.max_sniff:
             return False
         self.refine_directory = (directory, count)
         self.refine_cap -= 1
@@ -538,6 +586,8 @@ class ShareCrawl:
         except CollectError as exc:
             # The server went away part-way: what was walked is kept, the rest counts as not listed, and
             # the share says why and how far it got, so a broken walk never reads as a clean one.
+            refines, self.refines = self.refines, []
+            self._settle_refines(refines)
             walk.unlisted_dirs += len(pending)
             failure = (
                 f"the walk failed after {self.tally.entries} entries in {self.tally.dirs} folders "
@@ -603,6 +653,65 @@ class ShareCrawl:
                 walk.stopped = True
         self._drain_sniffs()
         self._drain_zips()
+        self._read_deferred(deadline)
+
+    def _read_deferred(self, deadline: float) -> None:
+        """The reads that could wait, within what --max-sniff and the time budget leave.
+
+        Ordinary formats first (sampled by directory like any other), then the refinements, whose names
+        already decided their type: unread, those stand, and never count as a bound hit.
+        """
+        later, self.later = self.later, []
+        waiting = [(directory, list(files)) for directory, files in groupby(later, key=itemgetter(0))]
+        for index, (directory, files) in enumerate(waiting):
+            if "time" in self.bounds_hit or self._past(deadline):
+                for _, rest in waiting[index:]:
+                    for where, entry, verdict in rest:
+                        self._settle(where, entry, verdict, None, read=False)
+                break
+            groups: dict[GroupKey, list[tuple[Entry, NameVerdict]]] = {}
+            for _, entry, verdict in files:
+                if self.bounds.sample:
+                    groups.setdefault(group_key(entry.name, entry.size), []).append((entry, verdict))
+                else:
+                    self._queue_sniff(directory, entry, verdict, None)
+            self._sample(directory, groups)
+            if len(self.sniff_queue) >= self.bounds.in_flight * 4:
+                self._drain_sniffs()
+        self._drain_sniffs()
+        batch = self.bounds.in_flight * 4
+        while self.refines:  # what is still in it when a read fails is settled by run()
+            allowed = 0 if "time" in self.bounds_hit or self._past(deadline) else self._budget()
+            if allowed == 0:
+                break
+            self._refine(self.refines[: min(batch, allowed)])
+            del self.refines[: min(batch, allowed)]
+        refines, self.refines = self.refines, []
+        self._settle_refines(refines)
+
+    def _budget(self) -> int:
+        return max(0, self.bounds.max_sniff - self._reads_planned())
+
+    def _refine(self, chunk: list[tuple[str, Entry, Verdict]]) -> None:
+        paths = [_join(directory, entry.name) for directory, entry, _ in chunk]
+        self.tally.reads += len(paths)
+        heads = dict(self.walker.read_heads(paths, HEAD_LIMIT))  # all read before any is settled
+        for (directory, entry, named), path in zip(chunk, paths, strict=True):
+            head = heads.get(path)
+            found = sniff(head, path) if isinstance(head, bytes) else None
+            self.tally.sniffed += 1 if isinstance(head, bytes) else 0
+            self.tally.refined(directory, entry, named, found or named)
+
+    def _settle_refines(self, refines: list[tuple[str, Entry, Verdict]]) -> None:
+        """Refinements not read (no budget or time left, or the walk failed): the names' types stand."""
+        for directory, entry, named in refines:
+            self.tally.refined(directory, entry, named, named)
+
+    def _past(self, deadline: float) -> bool:
+        if time.monotonic() <= deadline:
+            return False
+        self._hit("time")
+        return True
 
     def _take(
         self,

@@ -131,6 +131,7 @@ class CrawlSection(BaseModel):
     max_dir_entries: int = Field(20_000, ge=1)
     time_budget: float = Field(300.0, ge=1)
     max_rate: float = Field(1000.0, ge=0)
+    connections: int = Field(2, ge=1, le=8)
     sniff: bool = True
     max_sniff: int = Field(5_000, ge=0)
     sample: bool = True
@@ -310,6 +311,7 @@ def scan_defaults(config: AuditConfig) -> dict[str, object]:
         "max_dir_entries": crawl.max_dir_entries,
         "time_budget": crawl.time_budget,
         "max_rate": crawl.max_rate,
+        "walk_connections": crawl.connections,
         "no_sniff": not crawl.sniff,
         "max_sniff": crawl.max_sniff,
         "no_sample": not crawl.sample,

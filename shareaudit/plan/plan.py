@@ -19,7 +19,7 @@ from shareaudit.plan.identities import Identity
 from shareaudit.plan.targets import TargetList
 
 if TYPE_CHECKING:
-    from shareaudit.ad.connection import LdapSettings
+    from shareaudit.ad.settings import LdapSettings
     from shareaudit.audit.alerts import EmailTarget, WebhookTarget
     from shareaudit.audit.suppress import Rule
     from shareaudit.model import Directory, VantagePoint

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 from shareaudit.audit.device import Check
 from shareaudit.model import ScanResult
-from shareaudit.render.html import environment
 
 
 def render_device_html(result: ScanResult, found: Sequence[Check], label: str, drop: str | None) -> str:
     """The checklist as HTML (autoescaped: every server string is untrusted)."""
+    from shareaudit.render.html import environment  # jinja2: loaded when an HTML page is written
+
     return (
         environment()
         .get_template("device.html.j2")

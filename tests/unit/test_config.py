@@ -66,6 +66,7 @@ max_entries = 1000
 max_dir_entries = 500
 time_budget = 60
 max_rate = 0
+connections = 1
 sniff = false
 max_sniff = 10
 sample = false
@@ -126,6 +127,7 @@ def test_every_setting_becomes_the_scan_option_of_the_same_meaning(tmp_path: Pat
         "max_dir_entries": 500,
         "time_budget": 60,
         "max_rate": 0,
+        "walk_connections": 1,
         "no_sniff": True,
         "max_sniff": 10,
         "no_sample": True,
@@ -173,6 +175,7 @@ def test_an_empty_config_sets_the_documented_defaults_and_no_paths(tmp_path: Pat
         "max_dir_entries": 20_000,
         "time_budget": 300.0,
         "max_rate": 1000.0,
+        "walk_connections": 2,
         "no_sniff": False,
         "max_sniff": 5_000,
         "no_sample": False,

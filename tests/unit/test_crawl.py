@@ -10,8 +10,9 @@ from typing import Union
 
 import pytest
 
-from shareaudit.collect.crawl import CrawlBounds, MedicalFile, MedicalSink, ShareCrawl
+from shareaudit.collect.crawl import CrawlBounds, MedicalFile, MedicalSink, ShareCrawl, _WalkState
 from shareaudit.collect.walk import Entry, Listing
+from shareaudit.errors import CollectError, FailureKind
 from shareaudit.redact import Redactor
 
 Tree = dict[str, Union["Tree", bytes, None]]  # a folder; bytes: a file's content; None: a folder refused
@@ -244,3 +245,84 @@ def test_dcm_refinement_is_capped_per_folder_and_never_a_bound() -> None:
     assert content.medical["dicomdir"].count == 1 and content.medical["dicom"].count == 20
     assert len(lister.heads) == 8  # the first eight .dcm of the folder; the rest are DICOM by name
     assert content.bounds_hit == () and not content.truncated
+
+
+# --- which reads the sniff budget goes to first -----------------------------------------------------------
+HL7 = b"MSH|^~\\&|LAB|HOSP|EHR|HOSP|202401011200||ORU^R01|1|P|2.5\r"
+
+
+def test_the_budget_goes_to_the_likelier_files_before_ordinary_formats_and_refinements() -> None:
+    # Listed first: ordinary text files and .dcm files (refined by their heads); listed last: extensionless
+    # DICOM that only a read can find. Ten reads are enough for the DICOM, not for everything.
+    tree: Tree = {
+        "a": {f"note{n:02d}.txt": b"seen, nothing to add\n" for n in range(30)},
+        "b": {f"IM{n:02d}.dcm": DICM for n in range(6)},
+        "z": {f"img{n:02d}": DICM for n in range(10)},
+    }
+    walk, lister = crawl(tree, CrawlBounds(max_sniff=12, rate=0, sample=False))
+    content = walk.run()
+    assert content.medical["dicom"].count == 16  # all ten extensionless ones read, the six .dcm by name
+    assert sum(1 for path in lister.heads if path.startswith("z\\")) == 10
+    assert sum(1 for path in lister.heads if path.endswith(".txt")) == 2  # what was left
+    assert not any(path.endswith(".dcm") for path in lister.heads)  # refinements come last: none left
+    assert content.bounds_hit == ("sniff",) and content.sniffed == 12
+
+
+def test_ordinary_formats_in_a_medical_location_are_read_with_the_likely_ones() -> None:
+    tree: Tree = {
+        "a": {f"note{n:02d}.txt": b"seen, nothing to add\n" for n in range(30)},
+        "HL7 exports": {f"msg{n:02d}.txt": HL7 for n in range(4)},
+        "z": {f"img{n:02d}": DICM for n in range(4)},
+    }
+    content = crawl(tree, CrawlBounds(max_sniff=8, rate=0, sample=False))[0].run()
+    assert {t: m.count for t, m in content.medical.items()} == {"dicom": 4, "hl7v2": 4}
+
+
+def test_with_budget_to_spare_every_waiting_read_is_made() -> None:
+    tree: Tree = {
+        "a": {f"note{n:02d}.txt": b"seen, nothing to add\n" for n in range(5)},
+        "b": {"report.txt": HL7, "IM01.dcm": DICM},
+    }
+    walk, lister = crawl(tree)
+    content = walk.run()
+    assert {t: m.count for t, m in content.medical.items()} == {"dicom": 1, "hl7v2": 1}
+    assert len(lister.heads) == 7 and content.bounds_hit == ()
+
+
+def test_waiting_reads_are_not_made_once_the_time_budget_is_spent() -> None:
+    tree: Tree = {"report.txt": HL7, "IM01.dcm": DICM}
+    walk, lister = crawl(tree, CrawlBounds(time_budget=0, rate=0))
+    content = walk.run()
+    assert lister.heads == []
+    assert content.bounds_hit == ("time",)
+    assert {t: m.count for t, m in content.medical.items()} == {
+        "dicom": 1
+    }  # the name stands; the .txt unread
+
+
+def test_a_refined_file_is_counted_at_once_and_streamed_once_with_its_final_type() -> None:
+    dicomdir = b"\0" * 128 + b"DICM" + b"\x02\x00\x02\x00UI\x14\x00" + b"1.2.840.10008.1.3.10"
+    tree: Tree = {"CD": {"DICOMDIR.dcm": dicomdir, "IM0001.dcm": DICM}}
+    found: list[MedicalFile] = []
+    walk, lister = crawl(tree, on_medical=found.append)
+    listing = next(lister.list_directories(["CD"]))
+    walk._take("CD", 1, listing.entries, [], _WalkState())  # listed, nothing read yet
+    assert walk.tally.medical["dicom"][0] == 2 and not found  # counted by name (kept if the walk stops)
+    content = crawl(tree, on_medical=found.append)[0].run()
+    assert {t: m.count for t, m in content.medical.items()} == {"dicomdir": 1, "dicom": 1}
+    assert sorted(f.type_id for f in found) == ["dicom", "dicomdir"]  # once each, with the final type
+
+
+class FailingReads(DictLister):
+    def read_heads(self, paths: Sequence[str], length: int) -> Iterator[tuple[str, bytes | str]]:
+        raise CollectError(FailureKind.TIMEOUT, "the server stopped answering")
+        yield from ()
+
+
+def test_a_walk_that_fails_while_refining_keeps_and_streams_the_files_by_name() -> None:
+    tree: Tree = {"CD": {f"IM{n:04d}.dcm": DICM for n in range(3)}}
+    found: list[MedicalFile] = []
+    walk = ShareCrawl(FailingReads(tree), "anonymous", UNBOUNDED, Redactor(b"k" * 32), found.append)
+    content = walk.run()
+    assert content.error and content.truncated
+    assert content.medical["dicom"].count == 3 and len(found) == 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import struct
+import threading
 import uuid
 
 import pytest
@@ -122,11 +123,12 @@ class Transport:
         self.connected = False
 
 
-def _walker(conn: DataConnection) -> walk.Walker:
+def _walker(conn: DataConnection) -> tuple[walk.Walker, walk._Lane]:
     walker = object.__new__(walk.Walker)  # only what _walk_answer reads
-    walker.connection = conn
     walker.timeout = 0.05
-    return walker
+    lane = object.__new__(walk._Lane)
+    lane.connection = conn
+    return walker, lane
 
 
 def test_a_silent_server_and_a_broken_answer_are_told_apart() -> None:
@@ -135,13 +137,15 @@ def test_a_silent_server_and_a_broken_answer_are_told_apart() -> None:
     conn.outstanding_requests[14] = request
     conn.transport = Transport([])  # connected, and nothing ever answers
     with pytest.raises(CollectError) as silent:
-        _walker(conn)._walk_answer(request)
+        walker, lane = _walker(conn)
+        walker._walk_answer(lane, request)
     assert silent.value.kind is FailureKind.TIMEOUT and "stopped answering" in str(silent.value)
     conn = _connection()
     conn.transport = Transport([])
     conn._t_exc = struct.error("unpack requires a buffer of 64 bytes")  # the receiver died on a short answer
     with pytest.raises(CollectError) as broken:
-        _walker(conn)._walk_answer(request)
+        walker, lane = _walker(conn)
+        walker._walk_answer(lane, request)
     assert broken.value.kind is FailureKind.PROTOCOL and "could not be read" in str(broken.value)
 
 
@@ -152,3 +156,20 @@ def test_an_answer_to_a_message_never_sent_stops_the_receiver_with_a_reason() ->
     conn.transport = Transport([answer])
     conn._process_message_thread()
     assert isinstance(conn._t_exc, SMBException) and "never sent" in str(conn._t_exc)
+
+
+def test_a_request_is_answered_once_set_and_stays_so_until_cleared() -> None:
+    from shareaudit.collect.smb.receiver import _Answered
+
+    answered = _Answered()
+    assert not answered.is_set() and not answered.wait(timeout=0.01)
+    answered.set()
+    answered.set()  # the answer, then the clean-up of a closing connection
+    assert answered.is_set() and answered.wait(timeout=0) and answered.wait()
+    answered.clear()  # STATUS_PENDING: the final answer follows
+    assert not answered.is_set() and not answered.wait(timeout=0.01)
+    waiter = threading.Thread(target=answered.set)
+    waiter.start()
+    assert answered.wait(timeout=5)
+    waiter.join()
+    assert answered.is_set()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from synthetic import READ, WRITE, result, share
 from synthetic import host as scanned_host
 
-from shareaudit.ad.connection import Endpoint, certificate_names, name_mismatch, names_host
+from shareaudit.ad.connection import certificate_names, name_mismatch, names_host
 from shareaudit.ad.devices import (
     CANDIDATE,
     REASONS,
@@ -23,6 +23,7 @@ from shareaudit.ad.devices import (
     rc4_allowed,
     words,
 )
+from shareaudit.ad.settings import Endpoint
 from shareaudit.cli.app import cli
 from shareaudit.errors import InputError
 from shareaudit.model import Directory, DirectoryAccount, GroupMembership, Severity

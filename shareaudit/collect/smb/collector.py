@@ -282,6 +282,10 @@ class _Sessions:
         self.state = state
         self.timeout = timeout
         self.open: dict[str, client.SmbSession] = {}
+        # More sessions per identity, each on its own connection: the other lanes of its walks. An
+        # identity whose extra session could not be opened is not tried again (its walks use fewer lanes).
+        self.spare: dict[str, list[client.SmbSession]] = {}
+        self.spare_refused: set[str] = set()
         self.lock = threading.Lock()
 
     def get(self, identity: Identity) -> client.SmbSession:
@@ -292,18 +296,34 @@ class _Sessions:
                 )
             return self.open[identity.label]
 
-    def drop(self, identity: Identity) -> None:
-        """Forget a session whose connection broke; the next share opens a new one."""
+    def more(self, identity: Identity, count: int) -> list[client.SmbSession]:
+        """Up to `count` more sessions as `identity`, each on a connection of its own."""
         with self.lock:
-            dead = self.open.pop(identity.label, None)
-        if dead is not None:
-            dead.close()
+            spare = self.spare.setdefault(identity.label, [])
+            while len(spare) < count and identity.label not in self.spare_refused:
+                try:
+                    spare.append(
+                        client.open_session(self.state.address, self.state.port, identity, self.timeout)
+                    )
+                except CollectError as exc:
+                    log.info("%s: another session as %s: %s", self.state.address, identity.label, exc)
+                    self.spare_refused.add(identity.label)
+            return spare[:count]
+
+    def drop(self, identity: Identity) -> None:
+        """Forget the sessions of a walk whose connection broke; the next share opens new ones."""
+        with self.lock:
+            dead = [self.open.pop(identity.label, None), *self.spare.pop(identity.label, [])]
+        for smb in dead:
+            if smb is not None:
+                smb.close()
 
     def close(self) -> None:
         with self.lock:
-            for smb in self.open.values():
+            for smb in [*self.open.values(), *(s for spare in self.spare.values() for s in spare)]:
                 smb.close()
             self.open.clear()
+            self.spare.clear()
 
 
 def _crawl_shares(state: _HostState) -> None:
@@ -354,10 +374,11 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
         tree = smb_access.connect_tree(sessions.get(identity), share.name, options.timeout)
         if isinstance(tree, str):
             return Content(identity.label, 0, 0, 0, False, False, 0.0, error=f"tree connect refused: {tree}")
+        bounds = options.crawl
+        more = _more_trees(sessions, identity, share.name, options.timeout, bounds.connections - 1)
         try:
-            bounds = options.crawl
             rate = RateLimit(bounds.rate)
-            walker = Walker(tree, rate, options.timeout, bounds.in_flight)
+            walker = Walker(tree, rate, options.timeout, bounds.in_flight, more)
             crawl = ShareCrawl(
                 walker, identity.label, bounds, options.redactor, sink, on_entries=walked, rate_limit=rate
             )
@@ -365,7 +386,8 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
             content = crawl.run()
         finally:
             state.walking.pop(share.name, None)
-            tree.disconnect()
+            for connected in (tree, *more):
+                connected.disconnect()
     except CollectError as exc:
         log.info("%s: walk failed: %s", where, exc)
         _log_walker(where, walker)
@@ -388,6 +410,22 @@ def _crawl_one(state: _HostState, share: Share, identity: Identity, sessions: _S
     )
     _log_walker(where, walker)
     return content
+
+
+def _more_trees(
+    sessions: _Sessions, identity: Identity, share: str, timeout: float, count: int
+) -> list[smb_access.Tree]:
+    """The share connected on up to `count` more connections as the same identity; those refused are left out."""
+    trees = []
+    for session in sessions.more(identity, count) if count > 0 else ():
+        try:
+            tree = smb_access.connect_tree(session, share, timeout)
+        except CollectError as exc:
+            log.info("%s: share %s on another connection: %s", identity.label, share, exc)
+            continue
+        if not isinstance(tree, str):
+            trees.append(tree)
+    return trees
 
 
 def _log_walker(where: str, walker: Walker | None) -> None:

@@ -18,6 +18,7 @@ copied from.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 import threading
@@ -69,6 +70,38 @@ class HeaderView:
         return self.fields[key]
 
 
+class _Answered:
+    """The part of threading.Event the walk's requests need, on one lock held while unanswered.
+
+    threading.Event builds a Condition and its lock for every request: a fifth of the walk's CPU in
+    the receive path, measured with py-spy on a 20,000-file share. `set` may come twice (the answer, then
+    the clean-up when the connection ends); only the walk that sent the request waits on it.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already set
+            self._lock.release()
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        with contextlib.suppress(RuntimeError):  # set again while it was held here: set it stays
+            self._lock.release()
+        return True
+
+    def clear(self) -> None:
+        self._lock.acquire(blocking=False)
+
+
 class WalkRequest:
     """One request of the walk in smbprotocol's request table: the answer's status and body, as bytes.
 
@@ -91,7 +124,7 @@ class WalkRequest:
         self.message = HeaderView(message_id, command, 0)
         self.session_id = session_id
         self.response: object = None
-        self.response_event = threading.Event()
+        self.response_event = _Answered()
         self.response_event_lock = threading.Lock()
         self.async_id: bytes | None = None
         self.status = 0

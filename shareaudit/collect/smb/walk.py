@@ -115,25 +115,42 @@ def _smb_path(path: str) -> bytes:
     return path.replace("/", "\\").encode("utf-16-le")
 
 
-class Walker:
-    """Pipelined, read-only listing and reading on one connected share."""
+class _Lane:
+    """One connected tree of the share that compounds are sent on: its connection, session and tree ids."""
 
-    def __init__(self, tree: Tree, rate: RateLimit, timeout: float, in_flight: int = 16) -> None:
+    __slots__ = ("connection", "fast", "outstanding", "sid", "tid", "tree")
+
+    def __init__(self, tree: Tree) -> None:
         self.tree = tree.tree
         self.connection = self.tree.session.connection
         self.sid = self.tree.session.session_id
         self.tid = self.tree.tree_connect_id
+        # A DataConnection (receiver.py) routes our answers without smbprotocol's generic structures.
+        self.fast = isinstance(self.connection, DataConnection)
+        self.outstanding = 0  # compounds sent on it and not yet answered
+
+    def credits(self) -> int:
+        window = self.connection.sequence_window
+        return int(window["high"] - window["low"])
+
+
+class Walker:
+    """Pipelined, read-only listing and reading on one share, over one or more connections to it.
+
+    Samba serves each connection with one process: with `more` trees of the same share, each on its own
+    connection (the same identity), the compounds are spread over them and the server works on them in
+    parallel. Every lane keeps up to `in_flight` compounds outstanding; answers are taken in the order sent.
+    """
+
+    def __init__(
+        self, tree: Tree, rate: RateLimit, timeout: float, in_flight: int = 16, more: Sequence[Tree] = ()
+    ) -> None:
+        self.lanes = [_Lane(tree), *(_Lane(other) for other in more)]
         self.rate = rate
         self.timeout = timeout
         self.in_flight = in_flight
-        # A DataConnection (receiver.py) routes our answers without smbprotocol's generic structures.
-        self.fast = isinstance(self.connection, DataConnection)
         self.compounds = 0  # compounds sent
         self.refusals: Counter[str] = Counter()  # NT status -> directories or files the server refused
-
-    def _credits(self) -> int:
-        window = self.connection.sequence_window
-        return int(window["high"] - window["low"])
 
     def _create(self, path: str, access: int, options: int) -> tuple[int, bytes, int]:
         # [MS-SMB2] 2.2.13 SMB2 CREATE Request: FILE_OPEN only, never create or overwrite.
@@ -174,13 +191,13 @@ class Walker:
         body = _READ.pack(49, 0x50, 0, length, offset, _RELATED_FILE_ID, 0, 0, 0, 0, 0) + b"\x00"
         return _CMD_READ, body, _charge(length)
 
-    def _take_credits(self, charge: int) -> int:
+    def _take_credits(self, lane: _Lane, charge: int) -> int:
         """Reserve `charge` credits and return the message id; wait while other walks hold them.
 
         Several share walks may share one connection (one session per identity per host): credits come
         back with every answer, so waiting is bounded by the answers already on their way.
         """
-        conn = self.connection
+        conn = lane.connection
         deadline = time.monotonic() + self.timeout
         while True:
             with conn.sequence_lock:
@@ -193,32 +210,32 @@ class Walker:
                 raise CollectError(FailureKind.TIMEOUT, "the server granted no credits in time")
             time.sleep(0.001)
 
-    def _send(self, messages: list[tuple[int, bytes, int]]) -> list[object]:
+    def _send(self, lane: _Lane, messages: list[tuple[int, bytes, int]]) -> list[object]:
         """Send one chain of messages as a compound, related when it has more than one message."""
         self.rate.take(1)
         try:
-            frame, requests = self._pack(messages)
-            self._transmit([frame])
+            frame, requests = self._pack(lane, messages)
+            self._transmit(lane, [frame])
         except SMB_FAILURES as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
         return requests
 
-    def _send_many(self, chains: list[list[tuple[int, bytes, int]]]) -> list[list[object]]:
+    def _send_many(self, lane: _Lane, chains: list[list[tuple[int, bytes, int]]]) -> list[list[object]]:
         """Send several compounds in one write: one system call and fewer TCP segments for many requests."""
         self.rate.take(len(chains))
         try:
-            packed = [self._pack(messages) for messages in chains]
-            self._transmit([frame for frame, _ in packed])
+            packed = [self._pack(lane, messages) for messages in chains]
+            self._transmit(lane, [frame for frame, _ in packed])
         except SMB_FAILURES as exc:
             raise CollectError(FailureKind.PROTOCOL, f"sending to the server failed: {exc}") from exc
         return [requests for _, requests in packed]
 
-    def _transmit(self, frames: list[bytes]) -> None:
+    def _transmit(self, lane: _Lane, frames: list[bytes]) -> None:
         """Frame each message for the Direct TCP transport ([MS-SMB2] 2.1) and write them all at once.
 
         What smbprotocol's `Tcp.send` does for one message, under the same socket lock, for many.
         """
-        conn = self.connection
+        conn = lane.connection
         conn._check_worker_running()  # raises what killed the receiver thread, if it died
         if any(len(frame) > _DIRECT_TCP_MAX for frame in frames):
             raise ValueError("a message exceeds the Direct TCP frame size")
@@ -227,7 +244,7 @@ class Walker:
         with transport._sock_lock:
             transport._sock.sendall(wire)
 
-    def _pack(self, messages: list[tuple[int, bytes, int]]) -> tuple[bytes, list[object]]:
+    def _pack(self, lane: _Lane, messages: list[tuple[int, bytes, int]]) -> tuple[bytes, list[object]]:
         """One chain of messages as a compound, related when it has more than one message.
 
         Packed here with struct: smbprotocol's generic structures cost more CPU than the exchange
@@ -235,8 +252,8 @@ class Walker:
         own functions, and each request goes into its request table, so its receiver thread routes the
         answers (and checks their signatures) as usual.
         """
-        conn = self.connection
-        session = self.tree.session
+        conn = lane.connection
+        session = lane.tree.session
         sign = bool(session.signing_required and session.signing_key)
         chain: list[bytes] = []
         requests: list[object] = []
@@ -244,7 +261,7 @@ class Walker:
             last = index == len(messages) - 1
             size = 64 + len(body)
             padding = 0 if last else (8 - size % 8) % 8
-            message_id = self._take_credits(charge)
+            message_id = self._take_credits(lane, charge)
             flags = (_FLAG_RELATED if index else 0) | (_FLAG_SIGNED if sign else 0)
             header = _HEADER.pack(
                 b"\xfeSMB",
@@ -257,8 +274,8 @@ class Walker:
                 0 if last else size + padding,
                 message_id,
                 0,
-                self.tid,
-                self.sid,
+                lane.tid,
+                lane.sid,
                 b"\x00" * 16,
             )
             packet = header + body + b"\x00" * padding
@@ -267,14 +284,14 @@ class Walker:
                 packet = packet[:48] + signature + packet[64:]
             chain.append(packet)
             request: object
-            if self.fast:
-                request = WalkRequest(message_id, command, self.sid)
+            if lane.fast:
+                request = WalkRequest(message_id, command, lane.sid)
             else:
-                request = Request(_HeaderView(message_id, command, self.tid), None, conn, self.sid)
+                request = Request(_HeaderView(message_id, command, lane.tid), None, conn, lane.sid)
             conn.outstanding_requests[message_id] = request
             requests.append(request)
         data = b"".join(chain)
-        if session.encrypt_data or self.tree.encrypt_data:
+        if session.encrypt_data or lane.tree.encrypt_data:
             data = conn._encrypt(data, session).pack()  # smbprotocol's transform header around the chain
         self.compounds += 1
         return data, requests
@@ -285,12 +302,12 @@ class Walker:
         self.refusals[name] += 1
         return name
 
-    def _answer(self, request: object) -> tuple[int, bytes]:
+    def _answer(self, lane: _Lane, request: object) -> tuple[int, bytes]:
         """(NT status, data) of one response; a refusal is an answer, a dead server an error."""
         if isinstance(request, WalkRequest):
-            return self._walk_answer(request)
+            return self._walk_answer(lane, request)
         try:
-            response = self.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
+            response = lane.connection.receive(request, timeout=self.timeout, resolve_symlinks=False)
         except SMBResponseException as exc:
             return int(exc.status), b""
         except SMB_FAILURES as exc:
@@ -299,9 +316,9 @@ class Walker:
             raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
         return int(response["status"].get_value()), response["data"].get_value()
 
-    def _walk_answer(self, request: WalkRequest) -> tuple[int, bytes]:
+    def _walk_answer(self, lane: _Lane, request: WalkRequest) -> tuple[int, bytes]:
         """What Connection.receive does for one of our requests, without its generic structures."""
-        conn = self.connection
+        conn = lane.connection
         deadline = time.monotonic() + self.timeout
         try:
             while True:
@@ -324,27 +341,40 @@ class Walker:
             raise CollectError(FailureKind.PROTOCOL, f"the server's answer could not be read: {exc}") from exc
 
     def _pipeline(self, items: Sequence[str], build: object, parse: object) -> Iterator[object]:
-        """Send one compound per item, keeping at most `in_flight` compounds outstanding.
+        """Send one compound per item, keeping at most `in_flight` compounds outstanding on each lane.
 
-        When half of them have been answered, the other half is sent in one write.
+        When half of a lane's compounds have been answered, the other half is sent in one write.
         """
-        pending: deque[tuple[str, list[object]]] = deque()
+        pending: deque[tuple[str, list[object], _Lane]] = deque()
         queue = deque(items)
         refill = max(1, self.in_flight // 2)
-        while queue or pending:
-            if queue and len(pending) <= refill:
-                batch: list[str] = []
-                credits = self._credits()
-                while queue and len(pending) + len(batch) < self.in_flight and credits >= _CHAIN_CREDITS:
-                    batch.append(queue.popleft())
-                    credits -= _CHAIN_CREDITS
-                if batch:
-                    sent = self._send_many([build(item) for item in batch])  # type: ignore[operator]
-                    pending.extend(zip(batch, sent, strict=True))
-            if not pending:  # no credits at all: nothing outstanding will bring any
-                raise CollectError(FailureKind.PROTOCOL, "the server granted no credits")
-            item, requests = pending.popleft()
-            yield parse(item, [self._answer(r) for r in requests])  # type: ignore[operator]
+        try:
+            while queue or pending:
+                for lane in self.lanes:
+                    if not queue or lane.outstanding > refill:
+                        continue
+                    batch: list[str] = []
+                    credits = lane.credits()
+                    while (
+                        queue and lane.outstanding + len(batch) < self.in_flight and credits >= _CHAIN_CREDITS
+                    ):
+                        batch.append(queue.popleft())
+                        credits -= _CHAIN_CREDITS
+                    if batch:
+                        sent = self._send_many(lane, [build(item) for item in batch])  # type: ignore[operator]
+                        pending.extend(
+                            (item, requests, lane) for item, requests in zip(batch, sent, strict=True)
+                        )
+                        lane.outstanding += len(batch)
+                if not pending:  # no credits at all: nothing outstanding will bring any
+                    raise CollectError(FailureKind.PROTOCOL, "the server granted no credits")
+                item, requests, lane = pending.popleft()
+                answers = [self._answer(lane, r) for r in requests]
+                lane.outstanding -= 1
+                yield parse(item, answers)  # type: ignore[operator]
+        finally:
+            for lane in self.lanes:  # a failed or abandoned pipeline leaves nothing counted as outstanding
+                lane.outstanding = 0
 
     def list_directories(self, paths: Sequence[str]) -> Iterator[Listing]:
         """List each directory (share-relative, '' for the root), pipelined."""
@@ -372,8 +402,9 @@ class Walker:
         create = self._create(
             path, FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE, FILE_DIRECTORY_FILE
         )
-        requests = self._send([create, self._query()])
-        (create_status, create_data), (status, data) = (self._answer(r) for r in requests)
+        lane = self.lanes[0]
+        requests = self._send(lane, [create, self._query()])
+        (create_status, create_data), (status, data) = (self._answer(lane, r) for r in requests)
         # The first query of the related pair carried the 0xFF.. file id; follow-ups need the real one.
         if create_status != NtStatus.STATUS_SUCCESS:
             return Listing(path, status=self._refused(create_status))
@@ -383,11 +414,11 @@ class Walker:
         )
         try:
             while status == NtStatus.STATUS_SUCCESS:
-                (status, data) = self._answer(self._send([self._query(file_id)])[0])
+                (status, data) = self._answer(lane, self._send(lane, [self._query(file_id)])[0])
                 if status == NtStatus.STATUS_SUCCESS:
                     entries.extend(parse_directory_information(_query_buffer(data)))
         finally:
-            self._answer(self._send([self._close(file_id)])[0])
+            self._answer(lane, self._send(lane, [self._close(file_id)])[0])
         return Listing(path, tuple(entries))
 
     def read_heads(self, paths: Sequence[str], length: int) -> Iterator[tuple[str, bytes | str]]:
