@@ -32,10 +32,9 @@ from shareaudit.collect.dicom.association import (
 )
 from shareaudit.collect.dicom.first_contact import Answer, Contact, contact
 from shareaudit.collect.dicom.options import DicomOptions
-from shareaudit.collect.hosts import CollectOptions, HostJob
+from shareaudit.collect.hosts import HostJob
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import AssociationAttempt, DicomFacts, RetrieveProbe, Service, StudyReach
-from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +107,6 @@ class DicomCollector:
     """The DICOM door of a host: every port of `job.options.dicom`, in parallel; never raises."""
 
     protocol = PROTOCOL
-
-    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
-        """The DICOM ports of the options (the defaults and --dicom-port), on every target."""
-        return options.dicom.ports
 
     def collect(self, job: HostJob) -> tuple[Service, ...]:
         options = job.options.dicom

@@ -37,7 +37,7 @@ from shareaudit.collect.ftp.options import (
     MAX_PROBED_FOLDERS,
 )
 from shareaudit.collect.ftp.walk import FtpLister
-from shareaudit.collect.hosts import CollectOptions, HostJob
+from shareaudit.collect.hosts import HostJob
 from shareaudit.collect.walk import RateLimit
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import (
@@ -52,7 +52,6 @@ from shareaudit.model import (
     WriteProbe,
 )
 from shareaudit.plan.identities import AUDIT_LABEL, Identity, IdentityKind, Secret
-from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +191,6 @@ class FtpCollector:
     """The FTP door of a host: every port of `job.options.ftp`, in parallel; never raises."""
 
     protocol = PROTOCOL
-
-    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
-        """The FTP ports of the options (21 and 990 by default, and --ftp-port), on every target."""
-        return options.ftp.ports
 
     def collect(self, job: HostJob) -> tuple[Service, ...]:
         # After a sweep, only the ports that accepted a connection (collect.hosts reports the others).

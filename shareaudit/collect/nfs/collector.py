@@ -28,14 +28,13 @@ from typing import NoReturn
 import nfs_rs
 
 from shareaudit.collect.crawl import MedicalFile, ShareCrawl
-from shareaudit.collect.hosts import CollectOptions, HostJob
+from shareaudit.collect.hosts import HostJob
 from shareaudit.collect.nfs import judge, rpc
 from shareaudit.collect.nfs.client import Endpoint, Mount, NfsLister, RootOnlySink, list_exports, status_of
 from shareaudit.collect.nfs.options import ROOT, RPCBIND_PORT, NfsUid
 from shareaudit.collect.walk import Entry, RateLimit
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import Basis, Content, NfsAccess, NfsExport, NfsFacts, RootSquash, Service
-from shareaudit.plan.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +74,6 @@ class NfsCollector:
     """The NFS door of a host: rpcbind, then the NFS port(s) of `job.options.nfs`; never raises."""
 
     protocol = PROTOCOL
-
-    def ports(self, target: Target, options: CollectOptions) -> tuple[int, ...]:
-        """The NFS ports of the options (rpcbind 111 and NFS 2049 by default, and --nfs-port), on every target."""
-        return options.nfs.ports
 
     def collect(self, job: HostJob) -> tuple[Service, ...]:
         # After a sweep, only the ports that accepted a connection (collect.hosts reports the others).
