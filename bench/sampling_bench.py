@@ -43,6 +43,7 @@ from labdata import COPY_ADDRESSES, LABNAS, PASSWORDS  # noqa: E402
 from sampletree import Truth, populate_sampled  # noqa: E402
 
 SHARE = "archive"
+DEFAULT_MAX_SNIFF = 5_000
 MANSPIDER = Path("/tmp/manspider-venv/bin/manspider")
 
 
@@ -167,6 +168,11 @@ def main() -> int:
         f"{last['sampled_groups']} groups, {last['too_small']} too small to read; without sampling "
         f"{unsampled[-1]['content']['sniffed']} read"
     )
+    for label, content in (("sampling", last), ("--no-sample", unsampled[-1]["content"])):
+        hit = ", ".join(content["bounds_hit"]) or "none"
+        print(
+            f"bounds reached ({label}): {hit} (--max-sniff {DEFAULT_MAX_SNIFF}: what could wait is read last)"
+        )
     walk = gentle["content"]["walk"]
     print(
         f"default --max-rate {walk['rate']:.0f}/s: walk {gentle['content']['elapsed_s']:.1f} s, "
