@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import labrpc
 
@@ -35,3 +36,15 @@ def shareaudit(*args: str, env: dict[str, str] | None = None, timeout: float = 3
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """A bare environment for a scan of the lab: the audit account's password and a data dir of its own."""
+    from labdata import PASSWORDS
+
+    return {
+        "PATH": "/usr/bin:/bin",
+        "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
+        "SHAREAUDIT_DATA_DIR": str(tmp / "data"),
+        **extra,
+    }

@@ -51,12 +51,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                         item.add_marker(marker)
 
 
+def _bring_up(script: str, what: str) -> None:
+    """Run tests/lab/SCRIPT up (idempotent: what runs is reused); `make test` stops it afterwards."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "lab" / script), "up"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{what} did not come up:\n{proc.stdout}\n{proc.stderr}")
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[None]:
-    """Bring the lab up (idempotent: a running lab is reused); `make test` stops it afterwards."""
-    proc = subprocess.run([sys.executable, str(LAB_SCRIPT), "up"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the lab did not come up:\n{proc.stdout}\n{proc.stderr}")
+    """The lab's Samba servers (tests/lab/lab.py)."""
+    _bring_up("lab.py", "the lab")
     labrpc.reset()  # whatever ran before this session (an administrator's scan) may have left them leaking
     yield
 
@@ -72,52 +79,28 @@ def _rpc_workers_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     labrpc.reset_if_dirty()  # this test did
 
 
-DC_SCRIPT = ROOT / "tests" / "lab" / "dc.py"
+@pytest.fixture(scope="session")
+def dc() -> None:
+    """The lab's Samba AD DC."""
+    _bring_up("dc.py", "the AD DC")
 
 
 @pytest.fixture(scope="session")
-def dc() -> Iterator[None]:
-    """Bring the lab's Samba AD DC up (idempotent: a running DC is reused); `make test` stops it afterwards."""
-    proc = subprocess.run([sys.executable, str(DC_SCRIPT), "up"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the AD DC did not come up:\n{proc.stdout}\n{proc.stderr}")
-    yield
-
-
-DICOMLAB_SCRIPT = ROOT / "tests" / "lab" / "dicomlab.py"
+def dicomlab() -> None:
+    """Two Orthanc archives, permissive and hardened (tests/lab/dicomlab.py)."""
+    _bring_up("dicomlab.py", "the DICOM lab")
 
 
 @pytest.fixture(scope="session")
-def dicomlab() -> Iterator[None]:
-    """Bring the DICOM lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
-    proc = subprocess.run([sys.executable, str(DICOMLAB_SCRIPT), "up"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the DICOM lab did not come up:\n{proc.stdout}\n{proc.stderr}")
-    yield
-
-
-NFSLAB_SCRIPT = ROOT / "tests" / "lab" / "nfslab.py"
+def nfslab() -> None:
+    """NFS-Ganesha and rpcbind (tests/lab/nfslab.py)."""
+    _bring_up("nfslab.py", "the NFS lab")
 
 
 @pytest.fixture(scope="session")
-def nfslab() -> Iterator[None]:
-    """Bring the NFS lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
-    proc = subprocess.run([sys.executable, str(NFSLAB_SCRIPT), "up"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the NFS lab did not come up:\n{proc.stdout}\n{proc.stderr}")
-    yield
-
-
-FTPLAB_SCRIPT = ROOT / "tests" / "lab" / "ftplab.py"
-
-
-@pytest.fixture(scope="session")
-def ftplab() -> Iterator[None]:
-    """Bring the FTP lab up (idempotent: a running one is reused); `make test` stops it afterwards."""
-    proc = subprocess.run([sys.executable, str(FTPLAB_SCRIPT), "up"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the FTP lab did not come up:\n{proc.stdout}\n{proc.stderr}")
-    yield
+def ftplab() -> None:
+    """ProFTPD and vsftpd (tests/lab/ftplab.py)."""
+    _bring_up("ftplab.py", "the FTP lab")
 
 
 @pytest.fixture

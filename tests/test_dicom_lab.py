@@ -13,9 +13,9 @@ from typing import Any
 
 import dicomlab
 import pytest
-from clirun import Run, shareaudit
+from clirun import Run, lab_env, shareaudit
 from dicomdata import HARDENED, KNOWN_MODALITY, PATIENT_IDS, PATIENT_NAMES, PERMISSIVE, expected_counts
-from labdata import LABFS, LABNAS, PASSWORDS, UNUSED_ADDRESSES
+from labdata import LABFS, LABNAS, UNUSED_ADDRESSES
 
 pytestmark = pytest.mark.usefixtures("lab", "dicomlab")
 
@@ -29,14 +29,6 @@ IDENTIFIERS = (
     *(n.split("^")[1] for n in PATIENT_NAMES),  # the given names: JANE, RICHARD, EDGAR
     "DICOMTEST",
 )
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
-        "SHAREAUDIT_DATA_DIR": str(tmp / "data"),
-    }
 
 
 def _state() -> dict[str, Any]:
@@ -75,7 +67,7 @@ def default_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
         str(out / "inventory.jsonl"),
         "--history",
         str(out / "history.sqlite"),
-        env=_env(tmp),
+        env=lab_env(tmp),
     )
     after = _state()
     yield run, out, json.loads((out / "scan.json").read_text()), (before, after)
@@ -213,7 +205,7 @@ def test_a_default_scan_changes_nothing_in_the_archives(
 
 def test_smb_refused_but_dicom_answering_is_not_a_failed_target(tmp_path: Path) -> None:
     out = tmp_path / "scan.json"
-    run = shareaudit("scan", f"{NAS}:4455", "--no-crawl", "--json", str(out), env=_env(tmp_path))
+    run = shareaudit("scan", f"{NAS}:4455", "--no-crawl", "--json", str(out), env=lab_env(tmp_path))
     assert run.code == 0, run.text  # findings, no --fail-on: and the target did not fail
     host = json.loads(out.read_text())["hosts"][0]
     assert (host["reachable"], host["error"], host["posture"]) == (True, None, None)
@@ -245,7 +237,7 @@ def test_dead_and_silent_servers_fail_fast_with_one_line(tmp_path: Path, silent_
         "2",
         "--json",
         str(out),
-        env=_env(tmp_path),
+        env=lab_env(tmp_path),
     )
     elapsed = time.monotonic() - started
     assert run.code == 3, run.text  # two targets where nothing answers DICOM
@@ -279,7 +271,7 @@ def test_counting_stops_at_the_bound(tmp_path: Path) -> None:
         "2",
         "--json",
         str(out),
-        env=_env(tmp_path),
+        env=lab_env(tmp_path),
     )
     assert run.code == 0, run.text
     data = json.loads(out.read_text())
@@ -293,10 +285,12 @@ def test_counting_stops_at_the_bound(tmp_path: Path) -> None:
 
 def test_protocols_selects_the_doors(tmp_path: Path) -> None:
     out = tmp_path / "scan.json"
-    run = shareaudit("scan", NAS, "--protocols", "smb", "--no-crawl", "--json", str(out), env=_env(tmp_path))
+    run = shareaudit(
+        "scan", NAS, "--protocols", "smb", "--no-crawl", "--json", str(out), env=lab_env(tmp_path)
+    )
     assert run.code == 0, run.text
     data = json.loads(out.read_text())
     assert data["hosts"][0]["services"] == [] and data["options"]["dicom"] is None
     assert not [f for f in data["findings"] if f["rule"].startswith("dicom")]
-    bad = shareaudit("scan", NAS, "--protocols", "smb,gopher", env=_env(tmp_path))
+    bad = shareaudit("scan", NAS, "--protocols", "smb,gopher", env=lab_env(tmp_path))
     assert bad.code == 2 and "unknown protocol 'gopher'" in bad.err

@@ -21,7 +21,7 @@ from typing import Any
 
 import ftplab
 import pytest
-from clirun import Run, shareaudit
+from clirun import Run, lab_env, shareaudit
 from ftpdata import COPY_ADDRESSES, LABFS_FTP, LABNAS_FTP, LABNAS_LIST, FtpServer
 from labdata import LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS, UNUSED_ADDRESSES
 
@@ -33,13 +33,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
-        "SHAREAUDIT_PASSWORD_PRINTER": PASSWORDS["labscan"],
-        "SHAREAUDIT_DATA_DIR": str(tmp / "data"),
-        **extra,
-    }
+    return lab_env(tmp, SHAREAUDIT_PASSWORD_PRINTER=PASSWORDS["labscan"], **extra)
 
 
 def snapshot(tree: Path) -> dict[str, tuple[bool, int, int, int]]:

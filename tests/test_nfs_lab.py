@@ -18,8 +18,8 @@ from typing import Any
 import nfs_rs
 import nfslab
 import pytest
-from clirun import Run, shareaudit
-from labdata import LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS
+from clirun import Run, lab_env, shareaudit
+from labdata import LABFS, LABNAS, PATIENT_MARKERS
 
 pytestmark = pytest.mark.usefixtures("lab", "nfslab")
 
@@ -32,14 +32,6 @@ IDENTITIES = {
     "anonymous": (nfslab.NOBODY, nfslab.NOBODY),
     "printer": (nfslab.PRINTER_UID, nfslab.PRINTER_UID),
 }
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "SHAREAUDIT_PASSWORD": PASSWORDS["labaudit"],
-        "SHAREAUDIT_DATA_DIR": str(tmp / "data"),
-    }
 
 
 def _trees() -> dict[str, dict[str, tuple[int, int, int, int, int]]]:
@@ -83,7 +75,7 @@ def default_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
         str(out / "inventory.jsonl"),
         "--history",
         str(out / "history.sqlite"),
-        env=_env(tmp),
+        env=lab_env(tmp),
     )
     after = _trees()
     data = json.loads((out / "scan.json").read_text()) if (out / "scan.json").exists() else {}
@@ -232,7 +224,7 @@ def _every_reported_right_is_real(tmp_path: Path) -> None:
     out = tmp_path / "scan.json"
     run = shareaudit(
         "scan", NAS, "--protocols", "nfs", "--nfs-uid", PRINTER, "--no-crawl", "--json", str(out),
-        "--no-history", env=_env(tmp_path),
+        "--no-history", env=lab_env(tmp_path),
     )  # fmt: skip
     assert run.code in (0, 1), run.text
     assert {name: nfslab.snapshot(d) for name, (_, d) in copies.items()} == before  # read-only
@@ -257,7 +249,7 @@ def _every_reported_right_is_real(tmp_path: Path) -> None:
 
 def test_a_host_without_nfs_fails_fast_with_one_line(tmp_path: Path) -> None:
     run = shareaudit(
-        "scan", LABFS.address, "--protocols", "nfs", "--timeout", "2", "--no-history", env=_env(tmp_path)
+        "scan", LABFS.address, "--protocols", "nfs", "--timeout", "2", "--no-history", env=lab_env(tmp_path)
     )
     assert run.code == 3, run.text
     assert "Traceback" not in run.text
@@ -268,7 +260,7 @@ def test_a_silent_nfs_port_costs_one_timeout(tmp_path: Path, silent_server: int)
     out = tmp_path / "scan.json"
     run = shareaudit(
         "scan", "127.0.0.1", "--protocols", "nfs", "--nfs-port", str(silent_server), "--timeout", "1",
-        "--json", str(out), "--no-history", env=_env(tmp_path),
+        "--json", str(out), "--no-history", env=lab_env(tmp_path),
     )  # fmt: skip
     assert "Traceback" not in run.text
     services = {s["port"]: s for s in json.loads(out.read_text())["hosts"][0]["services"]}
@@ -288,7 +280,7 @@ def test_a_silent_nfs_port_costs_one_timeout(tmp_path: Path, silent_server: int)
     ],
 )
 def test_bad_nfs_input_is_one_line(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
-    run = shareaudit("scan", NAS, *args, "--no-history", env=_env(tmp_path))
+    run = shareaudit("scan", NAS, *args, "--no-history", env=lab_env(tmp_path))
     assert run.code == 2, run.text
     assert said in run.err and "Traceback" not in run.text
     assert len(run.err.strip().splitlines()) == 1

@@ -31,7 +31,7 @@ from shareaudit.collect.ftp.options import FtpOptions
 from shareaudit.collect.nfs.options import NfsOptions
 from shareaudit.collect.sweep import HostSweep, SweepOptions, SweepProcess, budget
 from shareaudit.errors import CollectError, FailureKind, unexpected
-from shareaudit.model import HostResult, Service
+from shareaudit.model import DicomFacts, FtpFacts, HostResult, NfsFacts, Service
 from shareaudit.plan.identities import Identity, privilege
 from shareaudit.plan.targets import Target
 from shareaudit.redact import Redactor
@@ -344,6 +344,31 @@ def default_collector() -> Collector:
     from shareaudit.collect.smb.collector import SmbCollector
 
     return SmbCollector()
+
+
+def port_service(
+    protocol: str,
+    port: int,
+    started: float,
+    reachable: bool,
+    error: CollectError | None = None,
+    *,
+    dicom: DicomFacts | None = None,
+    ftp: FtpFacts | None = None,
+    nfs: NfsFacts | None = None,
+) -> Service:
+    """What a service collector learned about one port since `started` (time.monotonic()), and why not more."""
+    return Service(
+        protocol,
+        port,
+        reachable,
+        str(error) if error else None,
+        error.kind.value if error else None,
+        round(time.monotonic() - started, 3),
+        dicom=dicom,
+        ftp=ftp,
+        nfs=nfs,
+    )
 
 
 class _Collects(Protocol):

@@ -7,6 +7,7 @@ The Samba lab (lab.py) predates this module and keeps its own.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -87,3 +88,20 @@ def stop(pid: int) -> None:
     if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def recorded(ready: Path) -> dict[str, int]:
+    """The pids a lab recorded in its ready file when it came up, by daemon."""
+    return dict(json.loads(ready.read_text()).get("pids", {})) if ready.exists() else {}
+
+
+def down(ready: Path, lab_dir: Path, what: str, first: Sequence[str] = (), quiet: bool = False) -> None:
+    """Stop a lab's recorded daemons (those named in `first` before the others) and remove its directory."""
+    pids = recorded(ready)
+    for name in [*first, *(name for name in pids if name not in first)]:
+        if name in pids:
+            stop(pids[name])
+    if lab_dir.exists():
+        shutil.rmtree(lab_dir)
+    if not quiet:
+        print(f"{what} down")

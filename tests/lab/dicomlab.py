@@ -21,7 +21,6 @@ import http.client
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -222,9 +221,7 @@ def start(server: DicomServer) -> int:
 
 def running() -> bool:
     """Every server of the lab runs (by its recorded pid) and answers on its DICOM port."""
-    if not READY.exists():
-        return False
-    pids = json.loads(READY.read_text()).get("pids", {})
+    pids = daemons.recorded(READY)
     return all(s.name in pids and alive(pids[s.name]) and port_open(s.address, s.port) for s in SERVERS)
 
 
@@ -261,13 +258,7 @@ def up() -> None:
 
 
 def down(quiet: bool = False) -> None:
-    pids = json.loads(READY.read_text()).get("pids", {}) if READY.exists() else {}
-    for pid in pids.values():
-        stop(pid)
-    if LAB_DIR.exists():
-        shutil.rmtree(LAB_DIR)
-    if not quiet:
-        print("DICOM lab down")
+    daemons.down(READY, LAB_DIR, "DICOM lab", quiet=quiet)
 
 
 def status() -> int:

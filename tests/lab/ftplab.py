@@ -339,9 +339,7 @@ def start(inst: Instance) -> int:
 
 def running() -> bool:
     """Every server runs (by its recorded pid) and answers on each of its ports."""
-    if not READY.exists():
-        return False
-    pids = json.loads(READY.read_text()).get("pids", {})
+    pids = daemons.recorded(READY)
     return all(
         s.name in pids and alive(pids[s.name]) and all(port_open(s.address, p) for p in s.ports)
         for s in SERVERS
@@ -378,13 +376,7 @@ def up() -> None:
 
 
 def down(quiet: bool = False) -> None:
-    pids = json.loads(READY.read_text()).get("pids", {}) if READY.exists() else {}
-    for pid in pids.values():
-        stop(pid)
-    if LAB_DIR.exists():
-        shutil.rmtree(LAB_DIR)
-    if not quiet:
-        print("FTP lab down")
+    daemons.down(READY, LAB_DIR, "FTP lab", quiet=quiet)
 
 
 def status() -> int:

@@ -217,7 +217,7 @@ def start_ganesha(config: Path) -> int:
 
 
 def recorded() -> dict[str, int]:
-    return dict(json.loads(READY.read_text()).get("pids", {})) if READY.exists() else {}
+    return daemons.recorded(READY)
 
 
 def running() -> bool:
@@ -261,14 +261,8 @@ def up() -> None:
 
 
 def down(quiet: bool = False) -> None:
-    for name in ("ganesha", "rpcbind"):  # Ganesha unregisters from rpcbind on its way out
-        pid = recorded().get(name)
-        if pid:
-            stop(pid)
-    if LAB_DIR.exists():
-        shutil.rmtree(LAB_DIR)
-    if not quiet:
-        print("NFS lab down")
+    # Ganesha unregisters from rpcbind on its way out: it stops first.
+    daemons.down(READY, LAB_DIR, "NFS lab", first=("ganesha", "rpcbind"), quiet=quiet)
 
 
 _BLOCK = re.compile(r"^EXPORT \{\n(?:.*\n)*?^\}\n", re.MULTILINE)

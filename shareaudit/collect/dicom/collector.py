@@ -32,7 +32,7 @@ from shareaudit.collect.dicom.association import (
 )
 from shareaudit.collect.dicom.first_contact import Answer, Contact, contact
 from shareaudit.collect.dicom.options import DicomOptions
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import HostJob, port_service
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import AssociationAttempt, DicomFacts, RetrieveProbe, Service, StudyReach
 
@@ -127,14 +127,8 @@ def probe_port(address: str, port: int, options: DicomOptions, timeout: float) -
     state = _Port(address, port)
 
     def service(reachable: bool, error: CollectError | None = None) -> Service:
-        return Service(
-            protocol=PROTOCOL,
-            port=port,
-            reachable=reachable,
-            error=str(error) if error else None,
-            error_kind=error.kind.value if error else None,
-            elapsed_s=round(time.monotonic() - started, 3),
-            dicom=state.facts() if reachable else None,
+        return port_service(
+            PROTOCOL, port, started, reachable, error, dicom=state.facts() if reachable else None
         )
 
     calling, called = random_ae("SA"), random_ae("NO")

@@ -37,7 +37,7 @@ from shareaudit.collect.ftp.options import (
     MAX_PROBED_FOLDERS,
 )
 from shareaudit.collect.ftp.walk import FtpLister
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import HostJob, port_service
 from shareaudit.collect.walk import RateLimit
 from shareaudit.errors import CollectError, FailureKind
 from shareaudit.model import (
@@ -209,14 +209,8 @@ def probe_port(job: HostJob, port: int) -> Service:
     state = _Port(job, port)
 
     def service(reachable: bool, error: CollectError | None = None) -> Service:
-        return Service(
-            protocol=PROTOCOL,
-            port=port,
-            reachable=reachable,
-            error=str(error) if error else None,
-            error_kind=error.kind.value if error else None,
-            elapsed_s=round(time.monotonic() - started, 3),
-            ftp=state.facts() if reachable else None,
+        return port_service(
+            PROTOCOL, port, started, reachable, error, ftp=state.facts() if reachable else None
         )
 
     try:

@@ -28,7 +28,7 @@ from typing import NoReturn
 import nfs_rs
 
 from shareaudit.collect.crawl import MedicalFile, ShareCrawl
-from shareaudit.collect.hosts import HostJob
+from shareaudit.collect.hosts import HostJob, port_service
 from shareaudit.collect.nfs import judge, rpc
 from shareaudit.collect.nfs.client import Endpoint, Mount, NfsLister, RootOnlySink, list_exports, status_of
 from shareaudit.collect.nfs.options import ROOT, RPCBIND_PORT, NfsUid
@@ -106,14 +106,10 @@ def probe_rpcbind(address: str, timeout: float) -> Service:
     except CollectError as exc:
         log.info("%s:%d: no rpcbind: %s", address, RPCBIND_PORT, exc)
         answered = exc.kind is FailureKind.PROTOCOL and "refused the list" in str(exc)
-        return Service(PROTOCOL, RPCBIND_PORT, answered, str(exc), exc.kind.value, _since(started))
+        return port_service(PROTOCOL, RPCBIND_PORT, started, answered, exc)
     log.info("%s:%d: rpcbind lists %d registrations", address, RPCBIND_PORT, len(programs))
     facts = NfsFacts(role="rpcbind", programs=programs)
-    return Service(PROTOCOL, RPCBIND_PORT, True, elapsed_s=_since(started), nfs=facts)
-
-
-def _since(started: float) -> float:
-    return round(time.monotonic() - started, 3)
+    return port_service(PROTOCOL, RPCBIND_PORT, started, True, nfs=facts)
 
 
 def probe_nfs(job: HostJob, port: int, mount_port: int | None) -> Service:
@@ -124,7 +120,7 @@ def probe_nfs(job: HostJob, port: int, mount_port: int | None) -> Service:
         version_range = rpc.version_range(job.address, port, timeout)
     except CollectError as exc:
         log.info("%s:%d: no NFS: %s", job.address, port, exc)
-        return Service(PROTOCOL, port, False, str(exc), exc.kind.value, _since(started))
+        return port_service(PROTOCOL, port, started, False, exc)
     door = _Door(job, Endpoint(job.address, port, mount_port, timeout))
     identities = job.options.nfs.identities()
     exports: list[NfsExport] = []
@@ -158,16 +154,7 @@ def probe_nfs(job: HostJob, port: int, mount_port: int | None) -> Service:
         len(exports),
         f" ({exports_error})" if exports_error else "",
     )
-    error = door.failure
-    return Service(
-        PROTOCOL,
-        port,
-        True,
-        str(error) if error else None,
-        error.kind.value if error else None,
-        _since(started),
-        nfs=facts,
-    )
+    return port_service(PROTOCOL, port, started, True, door.failure, nfs=facts)
 
 
 def _v4(door: _Door) -> None:
