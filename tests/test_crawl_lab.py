@@ -271,3 +271,47 @@ def test_parallel_share_walks_find_the_same(
         if parallel:
             assert parallel["medical"] == sequential["medical"], key
             assert parallel["entries_seen"] == sequential["entries_seen"], key
+
+
+def test_a_share_that_requires_encryption_is_walked_inside_encryption(tmp_path: Path) -> None:
+    """`server smb encrypt = required` on one share: the walk (listings and reads, both connections) must be
+    sealed, or Samba refuses every request on the tree; the counts are the files planted."""
+    import subprocess
+
+    import lab as lab_control
+    from labdata import COPY_ADDRESSES
+    from populate import dicom_bytes
+
+    address = next(a for a in COPY_ADDRESSES[-10:-8] if not lab_control.port_open(a, timeout=0.1))
+    with lab_control.throwaway(LABFS, address) as copy:
+        vault = copy.instance.shares / "vault"
+        for folder in range(4):
+            directory = vault / f"study{folder}"
+            directory.mkdir(parents=True)
+            for n in range(6):
+                (directory / f"img{n:03d}").write_bytes(dicom_bytes("VAULT^PATIENT", f"V{folder}{n}", "CT"))
+        subprocess.run(["chmod", "-R", "a+rX", str(vault)], check=True)
+        with copy.instance.conf.open("a") as conf:
+            conf.write(
+                f"\n[vault]\n    path = {vault}\n    valid users = labaudit\n    read only = yes\n"
+                "    server smb encrypt = required\n"
+            )
+        reload = subprocess.run(
+            ["smbcontrol", "-s", str(copy.instance.conf), "smbd", "reload-config"],
+            capture_output=True,
+            text=True,
+        )
+        assert reload.returncode == 0, reload.stderr
+        out = tmp_path / "scan.json"
+        run = shareaudit(
+            "-v", "scan", copy.address, "-u", "labaudit", "--include-share", "vault", "--max-rate", "0",
+            "--no-history", "--json", str(out), env=_env(tmp_path),
+        )  # fmt: skip
+    assert run.code in (0, 1), run.text[-3000:]
+    assert "share vault as audit: tree connect accepted" in run.err and ", encrypted" in run.err
+    host = json.loads(out.read_text())["hosts"][0]
+    content = next(s for s in host["shares"] if s["name"] == "vault")["content"]
+    assert content["error"] is None, content["error"]
+    assert (content["dirs_seen"], content["files_seen"]) == (4, 24)
+    assert {t: m["count"] for t, m in content["medical"].items()} == {"dicom": 24}
+    assert content["sniffed"] > 0  # extensionless: found by reading them, inside encryption

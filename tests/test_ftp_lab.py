@@ -33,7 +33,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    return lab_env(tmp, SHAREAUDIT_PASSWORD_PRINTER=PASSWORDS["labscan"], **extra)
+    return lab_env(tmp, **{"SHAREAUDIT_PASSWORD_PRINTER": PASSWORDS["labscan"], **extra})
 
 
 def snapshot(tree: Path) -> dict[str, tuple[bool, int, int, int]]:

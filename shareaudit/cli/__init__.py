@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
+
+from shareaudit import interrupt
 
 EXIT_INTERRUPTED = 130
 
 
 def _interrupted_at_start(signum: int, frame: object) -> None:
+    # Nothing is gathered yet: leave at once (an exception raised here could land where the import
+    # system ignores it).
     sys.stderr.write("shareaudit: interrupted\n")
-    sys.exit(EXIT_INTERRUPTED)
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def main() -> None:
     """The console entry point: Ctrl-C while the program is still loading exits 130 without a traceback."""
     signal.signal(signal.SIGINT, _interrupted_at_start)
+    interrupt.install()
     from shareaudit.cli import app  # the heavy imports (click, rich, the protocol libraries)
 
     # What the imports built lives as long as the process: out of the collector's way, every collection

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from shareaudit import interrupt
 from shareaudit.collect.crawl import CrawlBounds, MedicalFile
 from shareaudit.collect.dicom.options import DicomOptions
 from shareaudit.collect.ftp.options import FtpOptions
@@ -150,6 +151,9 @@ class ServiceCollector(Protocol):
 
     def collect(self, job: HostJob) -> tuple[Service, ...]: ...
 
+
+# What the scan's main loop waits for: a host's deep scan, a sweep verdict, or the sweep's failure.
+_Event = tuple[Target, Future[HostResult]] | HostSweep | BaseException
 
 # Protocols --protocols may name, in the order they are run and reported.
 PROTOCOLS = ("smb", "dicom", "ftp", "nfs")
@@ -402,6 +406,16 @@ class _Door:
         return self._collector.collect(job)
 
 
+def _next(events: queue.SimpleQueue[_Event]) -> _Event:
+    """The next event; a Ctrl-C swallowed where it could not be raised is raised here (shareaudit.interrupt)."""
+    while True:
+        interrupt.check()
+        try:
+            return events.get(timeout=0.25)
+        except queue.Empty:
+            continue
+
+
 def _dicom() -> _Collects:
     from shareaudit.collect.dicom.collector import DicomCollector
 
@@ -457,9 +471,7 @@ def scan(
         and bool(targets)
         and all(declared_ports(c, targets[0], options) is not None for c in everyone)
     )
-    events: queue.SimpleQueue[tuple[Target, Future[HostResult]] | HostSweep | BaseException] = (
-        queue.SimpleQueue()
-    )
+    events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(max_workers=max(1, options.max_hosts), thread_name_prefix="host")
     sweeper = None
 
@@ -487,7 +499,7 @@ def scan(
                 deep(target, None)
         for _ in range(len(targets)):
             while True:
-                event = events.get()
+                event = _next(events)
                 if isinstance(event, BaseException):
                     raise event
                 if isinstance(event, HostSweep):

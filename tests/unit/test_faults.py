@@ -38,10 +38,14 @@ def test_a_hostile_scan_file_is_one_line_and_exit_2(tmp_path: Path, content: str
     assert len(run.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6])
-def test_ctrl_c_while_starting_exits_130_without_a_traceback(delay: float) -> None:
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.2])
+def test_ctrl_c_while_starting_exits_130_without_a_traceback(delay: float, silent_server: int) -> None:
+    # A target that accepts and never answers keeps the scan running: whenever Ctrl-C comes (loading the
+    # modules, the sweep, the first connection), it ends the run with 130. A Ctrl-C that lands where the
+    # import system swallows exceptions must not be lost (shareaudit.interrupt).
+    target = f"127.0.0.1:{silent_server}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shareaudit", "scan", "127.0.0.1:9", "--no-history", "--timeout", "1"],
+        [sys.executable, "-m", "shareaudit", "scan", target, "--no-history", "--timeout", "5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -269,3 +273,36 @@ def test_a_history_locked_by_another_writer_costs_the_record_not_the_outputs(tmp
     assert "not recorded in the history" in run.stderr and "locked" in run.stderr
     assert {p.name for p in out.iterdir()} >= {"scan.json", "report.html", "findings.csv"}
     assert json.loads((out / "scan.json").read_text())["findings"][0]["rule"] == "target-not-scanned"
+
+
+def test_a_ctrl_c_swallowed_by_a_callback_is_raised_at_the_next_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import weakref
+
+    from shareaudit import interrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored afterwards
+    interrupt.install()
+
+    class Held:
+        pass
+
+    def raises(error: BaseException) -> weakref.ref[Held]:
+        held = Held()
+
+        def callback(_: object) -> None:
+            raise error
+
+        ref = weakref.ref(held, callback)
+        del held  # the callback runs now; what it raises cannot propagate (as in the import system's)
+        return ref
+
+    raises(KeyboardInterrupt())
+    assert "Exception ignored" not in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.check()
+    interrupt.check()  # raised once
+    raises(ValueError("a bug in a callback"))
+    assert "ValueError: a bug in a callback" in capsys.readouterr().err  # everything else as before
+    interrupt.check()

@@ -46,7 +46,7 @@ from smbprotocol.open import (
     SMB2QueryInfoRequest,
     SMB2QueryInfoResponse,
 )
-from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
+from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
 from shareaudit.collect.smb.client import SMB_FAILURES, SmbSession, timed_out
 from shareaudit.collect.smb.status import status_name
@@ -59,8 +59,6 @@ FILE_LIST_DIRECTORY = 0x00000001
 FILE_READ_ATTRIBUTES = 0x00000080
 READ_CONTROL = 0x00020000
 SYNCHRONIZE = 0x00100000
-# [MS-SMB2] 2.2.9 ShareFlags
-SHAREFLAG_ENCRYPT_DATA = 0x00000008
 # [MS-DTYP] 2.4.7 SECURITY_INFORMATION
 OWNER_GROUP_DACL = 0x00000001 | 0x00000002 | 0x00000004
 
@@ -111,7 +109,8 @@ def connect_tree(smb: SmbSession, share: str, timeout: float) -> Tree | str:
     tree._connected = True
     session.tree_connect_table[tree.tree_connect_id] = tree
     tree.is_dfs_share = False
-    encrypted = bool(int(answer["share_flags"].get_value()) & SHAREFLAG_ENCRYPT_DATA)
+    # [MS-SMB2] 2.2.10: the share requires every request on the tree to be encrypted.
+    encrypted = answer["share_flags"].has_flag(ShareFlags.SMB2_SHAREFLAG_ENCRYPT_DATA)
     tree.encrypt_data = encrypted and session.connection.supports_encryption
     maximal_access = int(answer["maximal_access"].get_value())
     log.info(
