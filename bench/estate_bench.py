@@ -2,7 +2,7 @@
 
 Run by hand, as root (network namespaces of our own; nothing of the machine's network is touched):
 
-    python bench/estate_bench.py [--copies 20] [--silent 4096] [--timeout 5] [--max-hosts 16]
+    python bench/estate_bench.py [--copies 20] [--silent 4096] [--timeout 5] [--max-hosts 16] [--walk-connections 2]
 
 bench/netlab.py starts `--copies` throwaway Samba servers (the lab's four personalities in turn, each
 prepared from scratch with its shares, files and ACLs) on the loopback of a namespace of our own, where
@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--silent", type=int, default=4096, help="silent addresses (default 4096)")
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--max-hosts", type=int, default=16)
+    parser.add_argument("--walk-connections", type=int, default=2, help="SMB connections per share walk")
     args = parser.parse_args()
     prefix = min(30, 32 - (args.silent + 1).bit_length())
     network = ipaddress.ip_network(f"198.18.0.0/{prefix}")
@@ -35,7 +36,13 @@ def main() -> int:
     with Estate(str(network), personalities) as estate:
         live = estate.addresses
         run = estate.scan(
-            [*live, *silent], "--timeout", str(args.timeout), "--max-hosts", str(args.max_hosts)
+            [*live, *silent],
+            "--timeout",
+            str(args.timeout),
+            "--max-hosts",
+            str(args.max_hosts),
+            "--walk-connections",
+            str(args.walk_connections),
         )
     print(
         f"estate: {len(live)} Samba servers + {len(silent)} silent addresses, "
