@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import labrpc
 
@@ -48,3 +50,14 @@ def lab_env(tmp: Path, **extra: str) -> dict[str, str]:
         "SHAREAUDIT_DATA_DIR": str(tmp / "data"),
         **extra,
     }
+
+
+def full_scan(out: Path, *args: str, env: dict[str, str]) -> tuple[Run, dict[str, Any]]:
+    """`shareaudit --debug scan ARGS` with every output in `out` (JSON, HTML, CSV, inventory, history);
+    the run and its scan.json ({} when none was written)."""
+    run = shareaudit(
+        "--debug", "scan", *args, "-o", str(out), "--inventory", str(out / "inventory.jsonl"),
+        "--history", str(out / "history.sqlite"), env=env,
+    )  # fmt: skip
+    written = out / "scan.json"
+    return run, json.loads(written.read_text()) if written.exists() else {}

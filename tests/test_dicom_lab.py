@@ -13,7 +13,7 @@ from typing import Any
 
 import dicomlab
 import pytest
-from clirun import Run, lab_env, shareaudit
+from clirun import Run, full_scan, lab_env, shareaudit
 from dicomdata import HARDENED, KNOWN_MODALITY, PATIENT_IDS, PATIENT_NAMES, PERMISSIVE, expected_counts
 from labdata import LABFS, LABNAS, UNUSED_ADDRESSES
 
@@ -52,25 +52,9 @@ def default_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
     tmp = tmp_path_factory.mktemp("dicom")
     out = tmp / "out"
     before = _state()
-    run = shareaudit(
-        "--debug",
-        "scan",
-        NAS,
-        FS,
-        "-u",
-        "labaudit",
-        "--dicom-ae",
-        HARDENED.aet,
-        "-o",
-        str(out),
-        "--inventory",
-        str(out / "inventory.jsonl"),
-        "--history",
-        str(out / "history.sqlite"),
-        env=lab_env(tmp),
-    )
+    run, data = full_scan(out, NAS, FS, "-u", "labaudit", "--dicom-ae", HARDENED.aet, env=lab_env(tmp))
     after = _state()
-    yield run, out, json.loads((out / "scan.json").read_text()), (before, after)
+    yield run, out, data, (before, after)
 
 
 def test_one_host_shows_both_doors(default_scan: tuple[Run, Path, dict[str, Any], Any]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import ftplab
 import pytest
-from clirun import Run, lab_env, shareaudit
+from clirun import Run, full_scan, lab_env, shareaudit
 from ftpdata import COPY_ADDRESSES, LABFS_FTP, LABNAS_FTP, LABNAS_LIST, FtpServer
 from labdata import LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS, UNUSED_ADDRESSES
 
@@ -73,29 +73,12 @@ def default_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
     tmp = tmp_path_factory.mktemp("ftp")
     out = tmp / "out"
     before = _trees()
-    run = shareaudit(
-        "--debug",
-        "scan",
-        NAS,
-        FS,
-        "--protocols",
-        "smb,ftp",
-        "-u",
-        "labaudit",
-        "--identity",
-        "printer=labscan",
-        "--ftp-port",
-        "2121",
-        "-o",
-        str(out),
-        "--inventory",
-        str(out / "inventory.jsonl"),
-        "--history",
-        str(out / "history.sqlite"),
-        env=_env(tmp),
-    )
+    run, data = full_scan(
+        out, NAS, FS, "--protocols", "smb,ftp", "-u", "labaudit", "--identity", "printer=labscan",
+        "--ftp-port", "2121", env=_env(tmp),
+    )  # fmt: skip
     after = _trees()
-    yield run, out, json.loads((out / "scan.json").read_text()), (before, after)
+    yield run, out, data, (before, after)
 
 
 def test_one_host_shows_its_smb_and_ftp_doors(default_scan: tuple[Run, Path, dict[str, Any], Any]) -> None:

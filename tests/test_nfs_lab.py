@@ -18,7 +18,7 @@ from typing import Any
 import nfs_rs
 import nfslab
 import pytest
-from clirun import Run, lab_env, shareaudit
+from clirun import Run, full_scan, lab_env, shareaudit
 from labdata import LABFS, LABNAS, PATIENT_MARKERS
 
 pytestmark = pytest.mark.usefixtures("lab", "nfslab")
@@ -59,26 +59,10 @@ def default_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
     tmp = tmp_path_factory.mktemp("nfs")
     out = tmp / "out"
     before = _trees()
-    run = shareaudit(
-        "--debug",
-        "scan",
-        NAS,
-        "--protocols",
-        "smb,nfs",
-        "-u",
-        "labaudit",
-        "--nfs-uid",
-        PRINTER,
-        "-o",
-        str(out),
-        "--inventory",
-        str(out / "inventory.jsonl"),
-        "--history",
-        str(out / "history.sqlite"),
-        env=lab_env(tmp),
+    run, data = full_scan(
+        out, NAS, "--protocols", "smb,nfs", "-u", "labaudit", "--nfs-uid", PRINTER, env=lab_env(tmp)
     )
     after = _trees()
-    data = json.loads((out / "scan.json").read_text()) if (out / "scan.json").exists() else {}
     yield run, out, data, (before, after)
 
 
