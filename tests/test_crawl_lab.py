@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import lab as lab_control
 import pytest
 from clirun import Run, shareaudit
-from labdata import LABACL, LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS
+from labdata import COPY_ADDRESSES, LABACL, LABFS, LABNAS, PASSWORDS, PATIENT_MARKERS
+from populate import dicom_bytes
 
 from shareaudit.collect.crawl import CrawlBounds, ShareCrawl
 from shareaudit.collect.smb import access
@@ -276,12 +279,6 @@ def test_parallel_share_walks_find_the_same(
 def test_a_share_that_requires_encryption_is_walked_inside_encryption(tmp_path: Path) -> None:
     """`server smb encrypt = required` on one share: the walk (listings and reads, both connections) must be
     sealed, or Samba refuses every request on the tree; the counts are the files planted."""
-    import subprocess
-
-    import lab as lab_control
-    from labdata import COPY_ADDRESSES
-    from populate import dicom_bytes
-
     address = next(a for a in COPY_ADDRESSES[-10:-8] if not lab_control.port_open(a, timeout=0.1))
     with lab_control.throwaway(LABFS, address) as copy:
         vault = copy.instance.shares / "vault"

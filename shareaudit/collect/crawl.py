@@ -367,7 +367,7 @@ class ShareCrawl:
         return False
 
     def _budget_left(self, reads: int = 1) -> bool:
-        return self._reads_planned() + reads <= self.bounds.max_sniff
+        return self._budget() >= reads
 
     def _queue_sniff(self, directory: str, entry: Entry, verdict: NameVerdict, group: _Group | None) -> bool:
         """Queue a head to be read within --max-sniff; past it, the name's verdict stands and the bound is hit."""
